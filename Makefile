@@ -1,0 +1,41 @@
+# Quant Workbench: every target creates .venv on first use (torch CPU build first).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 5006
+
+.PHONY: setup report report-quick test test-fast lab app bench lint clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## the environment alone, in .venv
+
+report: setup  ## main job: research report on the bundled real data -> reports/output/<run>/
+	$(BIN)/workbench report $(REPORT_ARGS)
+
+report-quick: setup  ## tiny settings (smoke run)
+	$(BIN)/workbench report --quick $(REPORT_ARGS)
+
+test: setup  ## unit tests + notebooks (nbval) + a tiny report run
+	WORKBENCH_SMALL=1 $(BIN)/python -m pytest tests --nbval-lax notebooks $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest tests -m "not slow and not notebooks" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+lab: setup  ## JupyterLab on the notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+app: setup  ## Panel backtest viewer over the report runs
+	$(BIN)/panel serve widgets/backtest_viewer.py --port $(PORT) --address 127.0.0.1
+
+lint: setup
+	$(BIN)/ruff check workbench widgets tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

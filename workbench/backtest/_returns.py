@@ -1,0 +1,164 @@
+"""Vol-targeted strategy returns with turnover costs, pure numpy (DESIGN section 5).
+
+Source: Lim, Zohren and Roberts (2019), equations (1) and (23) (transaction-cost adjusted returns).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ._validation import as_2d, check_nonnegative, check_positive, check_same_shape, valid_sigma
+
+__all__ = ["StrategyReturns", "next_returns", "strategy_returns", "turnover"]
+
+
+class StrategyReturns(NamedTuple):
+    """Output of :func:`strategy_returns` (unpacks as ``portfolio, per_asset``).
+
+    Attributes
+    ----------
+    portfolio : numpy.ndarray, shape (T,)
+        Portfolio simple return earned over ``t -> t+1``, stored at row ``t``.
+    per_asset : numpy.ndarray, shape (T, N)
+        Per-asset vol-targeted simple returns net of costs, stored at row ``t``.
+    """
+
+    portfolio: np.ndarray
+    per_asset: np.ndarray
+
+
+def next_returns(close: np.ndarray | pd.DataFrame) -> np.ndarray:
+    """Next-period simple returns ``r_{t+1} = p_{t+1} / p_t - 1`` stored at row ``t``.
+
+    Parameters
+    ----------
+    close : array_like or pandas.DataFrame, shape (T, N)
+        Close prices; NaN means no bar.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T, N)
+        Simple returns; NaN in the last row and wherever ``p_t`` or ``p_{t+1}`` is missing.
+
+    Raises
+    ------
+    ValueError
+        If ``close`` is not (T, N) numeric.
+    """
+    c, _ = as_2d(close, "close")
+    out = np.full_like(c, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[:-1] = c[1:] / c[:-1] - 1.0
+    return out
+
+
+def strategy_returns(
+    positions: np.ndarray | pd.DataFrame,
+    sigma: np.ndarray | pd.DataFrame,
+    next_returns: np.ndarray | pd.DataFrame,
+    target_vol: float = 0.15,
+    cost_bps: float = 0.0,
+) -> StrategyReturns:
+    """Vol-targeted strategy returns net of turnover costs.
+
+    Per asset ``j`` and time ``t`` (DESIGN section 5)::
+
+        R_{t,j} = X_{t,j} * (target_vol / sigma_{t,j}) * r_{t+1,j}
+                  - c * target_vol * |X_{t,j} / sigma_{t,j} - X_{t-1,j} / sigma_{t-1,j}|
+
+    with ``c = cost_bps * 1e-4``. ``X / sigma`` is taken as 0 where the asset is not present
+    (sigma NaN or <= 0) or ``X`` is NaN, and ``X_{-1} / sigma_{-1} = 0`` (the strategy starts flat, so
+    the first row pays for building the book). The portfolio return averages over the assets
+    present at ``t`` (finite, positive ``sigma_{t,j}``; ``n_t`` of them)::
+
+        R_t = (1 / n_t) * sum_{j present, R_{t,j} finite} R_{t,j}
+
+    Parameters
+    ----------
+    positions : array_like or pandas.DataFrame, shape (T, N)
+        Positions ``X`` in ``[-1, 1]`` decided with information up to and including ``t``.
+    sigma : array_like or pandas.DataFrame, shape (T, N)
+        Ex-ante annualised volatility at ``t`` (fraction, e.g. EWM std span 60 x sqrt(252)).
+    next_returns : array_like or pandas.DataFrame, shape (T, N)
+        Simple returns ``r_{t+1}`` aligned at row ``t`` (see :func:`next_returns`).
+    target_vol : float, default 0.15
+        Annualised target volatility (fraction), > 0.
+    cost_bps : float, default 0.0
+        Cost ``c`` in basis points of traded (vol-scaled) notional, >= 0.
+
+    Returns
+    -------
+    StrategyReturns
+        ``portfolio`` of shape (T,) and ``per_asset`` of shape (T, N), simple returns per period
+        (not annualised). ``per_asset`` is NaN where the asset is not present at ``t`` or
+        ``r_{t+1}`` is NaN (the cost of such cells is dropped); ``portfolio`` is NaN where no asset has a
+        finite ``R_{t,j}`` (e.g. the last row, which has no ``r_{t+1}``).
+
+    Raises
+    ------
+    ValueError
+        If shapes differ, ``target_vol`` <= 0, ``cost_bps`` < 0, or ``positions`` is infinite.
+
+    Notes
+    -----
+    Source: Lim, Zohren and Roberts (2019), eq. (1) and the cost-adjusted returns of section 5.
+    """
+    check_positive(target_vol, "target_vol")
+    check_nonnegative(cost_bps, "cost_bps")
+    x, _ = as_2d(positions, "positions")
+    s, _ = as_2d(sigma, "sigma")
+    r, _ = as_2d(next_returns, "next_returns")
+    check_same_shape(positions=x, sigma=s, next_returns=r)
+    if np.isinf(x).any():
+        raise ValueError("positions must not contain infinite values")
+    present = valid_sigma(s)
+    scaled = np.zeros_like(x)  # X / sigma, 0 where flat or absent
+    ok = present & np.isfinite(x)
+    scaled[ok] = x[ok] / s[ok]
+    prev = np.vstack([np.zeros((1, x.shape[1])), scaled[:-1]])
+    cost = cost_bps * 1e-4 * target_vol * np.abs(scaled - prev)
+    per_asset = target_vol * scaled * r - cost
+    per_asset[~present] = np.nan
+    n = present.sum(axis=1)
+    has_any = np.isfinite(per_asset).any(axis=1)
+    total = np.nansum(per_asset, axis=1)
+    portfolio = np.full(x.shape[0], np.nan)
+    sel = has_any & (n > 0)
+    portfolio[sel] = total[sel] / n[sel]
+    return StrategyReturns(portfolio=portfolio, per_asset=per_asset)
+
+
+def turnover(weights: np.ndarray | pd.DataFrame, periods_per_year: int = 252) -> float:
+    """Annualised turnover of a weight panel.
+
+    ``turnover = periods_per_year * mean_{t=1..T-1} sum_j |w_{t,j} - w_{t-1,j}|``: the average one-way
+    traded notional per period, as a fraction of equity, times the number of periods per year. NaN weights
+    count as 0 (flat). The initial build-up from cash (``t = 0``) is not counted. A strategy that
+    fully flips a 100 % long book into a 100 % short book once a year has turnover 2.0.
+
+    Parameters
+    ----------
+    weights : array_like or pandas.DataFrame, shape (T, N)
+        Weights as fractions of equity.
+    periods_per_year : int, default 252
+        Periods per year used to annualise (252 for daily bars), > 0.
+
+    Returns
+    -------
+    float
+        Annualised turnover (fraction of equity per year); NaN when ``T < 2``.
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is not (T, N) numeric or ``periods_per_year`` <= 0.
+    """
+    check_positive(periods_per_year, "periods_per_year")
+    w, _ = as_2d(weights, "weights")
+    if w.shape[0] < 2:
+        return float("nan")
+    w = np.where(np.isfinite(w), w, 0.0)
+    return float(np.abs(np.diff(w, axis=0)).sum(axis=1).mean() * periods_per_year)

@@ -1,0 +1,83 @@
+"""Shared input validation for :mod:`workbench.backtest` (private)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def as_2d(x: Any, name: str) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """Return ``x`` as a float64 ``(T, N)`` array and the DataFrame it came from, if any.
+
+    Parameters
+    ----------
+    x : array_like or pandas.DataFrame, shape (T, N)
+        Input panel. A 1-D input of shape ``(T,)`` is treated as one asset, ``(T, 1)``.
+    name : str
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    values : numpy.ndarray, shape (T, N)
+        Float64 copy-free view where possible.
+    frame : pandas.DataFrame or None
+        ``x`` itself when it was a DataFrame (used to re-wrap outputs), else None.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 1-D or 2-D, or is not numeric.
+    """
+    frame = x if isinstance(x, pd.DataFrame) else None
+    if isinstance(x, pd.Series):
+        frame = x.to_frame()
+    try:
+        arr = np.asarray(frame.to_numpy(dtype=np.float64) if frame is not None else x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric, got dtype {getattr(x, 'dtype', type(x))}") from exc
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (T, N), got shape {arr.shape}")
+    return arr, frame
+
+
+def check_same_shape(**arrays: np.ndarray) -> None:
+    """Raise ValueError unless all named arrays have the same shape."""
+    items = list(arrays.items())
+    first_name, first = items[0]
+    for name, arr in items[1:]:
+        if arr.shape != first.shape:
+            raise ValueError(
+                f"{name} has shape {arr.shape} but {first_name} has shape {first.shape}; "
+                "they must match"
+            )
+
+
+def check_positive(value: float, name: str, allow_none: bool = False) -> None:
+    """Raise ValueError unless ``value`` is a finite number > 0 (or None when allowed)."""
+    if value is None and allow_none:
+        return
+    if value is None or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def check_nonnegative(value: float, name: str) -> None:
+    """Raise ValueError unless ``value`` is a finite number >= 0."""
+    if value is None or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def wrap(values: np.ndarray, like: pd.DataFrame | None) -> np.ndarray | pd.DataFrame:
+    """Wrap ``values`` in a DataFrame with ``like``'s index/columns when ``like`` is given."""
+    if like is None:
+        return values
+    return pd.DataFrame(values, index=like.index, columns=like.columns)
+
+
+def valid_sigma(sigma: np.ndarray) -> np.ndarray:
+    """Boolean mask of cells whose volatility is finite and strictly positive."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(sigma) & (sigma > 0)
