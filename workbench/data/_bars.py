@@ -217,7 +217,8 @@ class Bars:
             span = f", {a.strftime(fmt)} .. {b.strftime(fmt)}"
         else:
             span = ""
-        return f"<Bars{label}: {self.N} symbols x {self.T} bars{span}>"
+        plural = "" if self.N == 1 else "s"
+        return f"<Bars{label}: {self.N} symbol{plural} x {self.T} bars{span}>"
 
     def equals(self, other: object) -> bool:
         """Return True when ``other`` has the same index, symbols and values (NaN == NaN).
@@ -245,7 +246,9 @@ class Bars:
             Index = timestamps (named ``"timestamp"``), columns = symbols (named ``"symbol"``).
         """
         return pd.DataFrame(
-            self.field(field), index=self._index, columns=pd.Index(self._symbols, name="symbol"),
+            self.field(field),
+            index=self._index,
+            columns=pd.Index(self._symbols, name="symbol"),
             copy=True,
         )
 

@@ -113,8 +113,13 @@ class DataValidationError(ValueError):
 
     def __reduce__(self):  # keep the exception picklable (multiprocessing, joblib)
         kwargs = dict(
-            source=self.source, column=self.column, symbol=self.symbol, timestamp=self.timestamp,
-            row=self.row, value=self.value, detail=self.detail,
+            source=self.source,
+            column=self.column,
+            symbol=self.symbol,
+            timestamp=self.timestamp,
+            row=self.row,
+            value=self.value,
+            detail=self.detail,
         )
         return (_rebuild_error, (self.rule, kwargs))
 
@@ -162,9 +167,15 @@ def check_values(X: np.ndarray, locate: Locator, source: str) -> None:
     zeros = np.zeros((X.shape[0], 1), dtype=bool)
     with np.errstate(invalid="ignore"):
         checks = (
-            ("non-finite value", lambda: np.isinf(X) | np.hstack([nan_p & present[:, None], zeros])),
+            (
+                "non-finite value",
+                lambda: np.isinf(X) | np.hstack([nan_p & present[:, None], zeros]),
+            ),
             ("non-positive price", lambda: np.hstack([P <= 0, zeros])),
-            ("negative volume", lambda: np.hstack([np.zeros_like(P, dtype=bool), (V < 0)[:, None]])),
+            (
+                "negative volume",
+                lambda: np.hstack([np.zeros_like(P, dtype=bool), (V < 0)[:, None]]),
+            ),
             ("high < low", lambda: _col(X.shape[0], 1, h < lo)),
             ("close outside [low, high]", lambda: _col(X.shape[0], 3, (c < lo) | (c > h))),
             ("open outside [low, high]", lambda: _col(X.shape[0], 0, (o < lo) | (o > h))),
@@ -248,7 +259,10 @@ def check_index(index: pd.DatetimeIndex, source: str = "<arrays>") -> None:
         )
     t = int(np.argmax(d <= 0)) + 1
     raise DataValidationError(
-        "unsorted timestamps", source=source, timestamp=index[t], row=t + 1,
+        "unsorted timestamps",
+        source=source,
+        timestamp=index[t],
+        row=t + 1,
         detail=f"follows {index[t - 1]}",
     )
 
@@ -292,14 +306,20 @@ def parse_timestamps(
     if null.any():
         r = int(np.argmax(null))
         raise DataValidationError(
-            "unparseable timestamp", source=source, column=column, row=r + 1, value=None,
+            "unparseable timestamp",
+            source=source,
+            column=column,
+            row=r + 1,
+            value=None,
             detail="empty timestamp",
         )
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
         parsed = values
     else:
-        if pd.api.types.is_object_dtype(values) and len(values) and isinstance(
-            values.iloc[0], pd.Timestamp | np.datetime64
+        if (
+            pd.api.types.is_object_dtype(values)
+            and len(values)
+            and isinstance(values.iloc[0], pd.Timestamp | np.datetime64)
         ):
             s = values.astype(str)
         else:
@@ -349,7 +369,11 @@ def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
     row = int(np.argmax(diff)) + 1 if diff.any() else None
     value = s.iloc[row - 1] if row is not None else None
     raise DataValidationError(
-        "mixed time zones", source=source, column=column, row=row, value=value,
+        "mixed time zones",
+        source=source,
+        column=column,
+        row=row,
+        value=value,
         detail=f"first row has offset {off[0]}" if row is not None else None,
     )
 
@@ -418,7 +442,9 @@ def parse_long(
     for req in ("timestamp", "symbol", *PRICE_FIELDS):
         if req not in cols:
             raise DataValidationError(
-                "missing column", source=source, column=req,
+                "missing column",
+                source=source,
+                column=req,
                 detail=f"found columns {[str(c) for c in df.columns]}",
             )
     ts_col = cols["timestamp"]
@@ -438,8 +464,13 @@ def parse_long(
     if sym_null.any():
         r = int(np.argmax(sym_null))
         raise DataValidationError(
-            "non-finite value", source=source, column=str(cols["symbol"]), row=r + 1,
-            timestamp=index[r], value=None, detail="empty symbol",
+            "non-finite value",
+            source=source,
+            column=str(cols["symbol"]),
+            row=r + 1,
+            timestamp=index[r],
+            value=None,
+            detail="empty symbol",
         )
     codes, uniques = pd.factorize(sym_raw.astype("str"), sort=True)
     symbols = tuple(str(u) for u in uniques)
@@ -452,16 +483,24 @@ def parse_long(
     dup = _dup_rows(ts, codes)
     if dup is not None:
         raise DataValidationError(
-            "duplicate timestamp", source=source, column=str(ts_col), symbol=symbols[codes[dup]],
-            timestamp=index[dup], row=dup + 1,
+            "duplicate timestamp",
+            source=source,
+            column=str(ts_col),
+            symbol=symbols[codes[dup]],
+            timestamp=index[dup],
+            row=dup + 1,
         )
     order = np.argsort(codes, kind="stable")
     back = (ts[order][1:] < ts[order][:-1]) & (codes[order][1:] == codes[order][:-1])
     if back.any():
         r = int(order[1:][back].min())
         raise DataValidationError(
-            "unsorted timestamps", source=source, column=str(ts_col), symbol=symbols[codes[r]],
-            timestamp=index[r], row=r + 1,
+            "unsorted timestamps",
+            source=source,
+            column=str(ts_col),
+            symbol=symbols[codes[r]],
+            timestamp=index[r],
+            row=r + 1,
         )
 
     present = ~np.isnan(X[:, 3])
@@ -524,7 +563,9 @@ def parse_wide(
     cols = _lower_map(df.columns)
     if "timestamp" not in cols:
         raise DataValidationError(
-            "missing column", source=source, column="timestamp",
+            "missing column",
+            source=source,
+            column="timestamp",
             detail=f"found columns {[str(c) for c in df.columns]}",
         )
     table: dict[tuple[str, str], Any] = {}
@@ -544,7 +585,9 @@ def parse_wide(
             symbols.append(sym)
     if not symbols:
         raise DataValidationError(
-            "missing column", source=source, column="close/<symbol>",
+            "missing column",
+            source=source,
+            column="close/<symbol>",
             detail="a wide table needs columns named '<field>/<symbol>', e.g. 'close/AAPL'",
         )
     for sym in symbols:
@@ -573,15 +616,22 @@ def parse_wide(
     dup = _dup_rows(ts)
     if dup is not None:
         raise DataValidationError(
-            "duplicate timestamp", source=source, column=str(ts_col), timestamp=index[dup],
+            "duplicate timestamp",
+            source=source,
+            column=str(ts_col),
+            timestamp=index[dup],
             row=dup + 1,
         )
     back = ts[1:] < ts[:-1]
     if back.any():
         r = int(np.argmax(back)) + 1
         raise DataValidationError(
-            "unsorted timestamps", source=source, column=str(ts_col), timestamp=index[r],
-            row=r + 1, detail=f"follows {index[r - 1]}",
+            "unsorted timestamps",
+            source=source,
+            column=str(ts_col),
+            timestamp=index[r],
+            row=r + 1,
+            detail=f"follows {index[r - 1]}",
         )
     data = {f: np.ascontiguousarray(X[:, :, k]) for k, f in enumerate(FIELDS)}
     return index, tuple(symbols), data

@@ -1,0 +1,322 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.data import (
+    RULES,
+    Bars,
+    DataValidationError,
+    read_csv,
+    read_parquet,
+    write_csv,
+    write_parquet,
+)
+
+HEADER = "timestamp,symbol,open,high,low,close,volume\n"
+GOOD = [
+    "2020-01-02,AAPL,10,11,9,10.5,100",
+    "2020-01-02,MSFT,20,21,19,20.5,200",
+    "2020-01-03,AAPL,10.5,12,10,11,150",
+    "2020-01-03,MSFT,20.5,22,20,21,250",
+    "2020-01-06,AAPL,11,12,10.5,11.5,120",
+    "2020-01-06,MSFT,21,22,20.5,21.5,220",
+]
+
+
+def write(tmp_path, lines, header=HEADER, name="prices.csv"):
+    p = tmp_path / name
+    p.write_text(header + "".join(line + "\n" for line in lines))
+    return p
+
+
+def with_row(row_number, line, lines=GOOD):
+    """Replace the 1-based data row ``row_number``."""
+    out = list(lines)
+    out[row_number - 1] = line
+    return out
+
+
+def expect(path, rule, **attrs):
+    with pytest.raises(DataValidationError) as ei:
+        read_csv(path)
+    err = ei.value
+    assert err.rule == rule, str(err)
+    assert isinstance(err, ValueError)
+    assert err.source == str(path)
+    assert str(path) in str(err) and rule in str(err)
+    for k, v in attrs.items():
+        assert getattr(err, k) == v, (k, getattr(err, k), str(err))
+    return err
+
+
+def ts(day):
+    return pd.Timestamp(day, tz="UTC")
+
+
+def test_good_file_reads(tmp_path):
+    b = read_csv(write(tmp_path, GOOD), name="mine")
+    assert b.symbols == ("AAPL", "MSFT") and b.T == 3 and b.name == "mine"
+    assert b.index[0] == ts("2020-01-02")
+    assert b["close"][1, 1] == 21.0
+
+
+def test_rules_are_the_documented_strings():
+    assert RULES == (
+        "empty input",
+        "missing column",
+        "unparseable timestamp",
+        "mixed time zones",
+        "non-numeric",
+        "non-finite value",
+        "non-positive price",
+        "negative volume",
+        "high < low",
+        "close outside [low, high]",
+        "open outside [low, high]",
+        "duplicate timestamp",
+        "unsorted timestamps",
+    )
+
+
+def test_message_format(tmp_path):
+    p = write(tmp_path, with_row(3, "2020-01-03,AAPL,10.5,12,10,-1.0,150"))
+    err = expect(p, "non-positive price")
+    assert str(err) == (
+        f"{p}: column 'close', symbol 'AAPL', timestamp 2020-01-03 00:00:00+00:00 (row 3): "
+        "non-positive price (value -1.0)"
+    )
+
+
+def test_empty_input(tmp_path):
+    expect(write(tmp_path, []), "empty input")
+    empty = tmp_path / "nothing.csv"
+    empty.write_text("")
+    expect(empty, "empty input")
+
+
+def test_missing_column(tmp_path):
+    header = "timestamp,symbol,open,high,close,volume\n"
+    lines = ["2020-01-02,AAPL,10,11,10.5,100"]
+    expect(write(tmp_path, lines, header=header), "missing column", column="low")
+
+
+def test_volume_optional_and_case_insensitive(tmp_path):
+    header = "Timestamp,Symbol,Open,HIGH,Low,Close\n"
+    b = read_csv(write(tmp_path, ["2020-01-02,X,10,11,9,10.5"], header=header))
+    assert b.symbols == ("X",) and np.isnan(b["volume"]).all()
+
+
+def test_unparseable_timestamp(tmp_path):
+    p = write(tmp_path, with_row(4, "2020-13-45,MSFT,20.5,22,20,21,250"))
+    expect(p, "unparseable timestamp", column="timestamp", row=4)
+    p = write(tmp_path, with_row(2, ",MSFT,20.5,22,20,21,250"), name="empty_ts.csv")
+    expect(p, "unparseable timestamp", row=2)
+
+
+def test_mixed_time_zones_offsets(tmp_path):
+    lines = [
+        "2020-01-02T00:00:00+01:00,A,10,11,9,10.5,1",
+        "2020-01-03T00:00:00+01:00,A,10,11,9,10.5,1",
+        "2020-01-04T00:00:00+02:00,A,10,11,9,10.5,1",
+    ]
+    expect(write(tmp_path, lines), "mixed time zones", row=3, column="timestamp")
+
+
+def test_mixed_naive_and_aware(tmp_path):
+    lines = [
+        "2020-01-02T00:00:00,A,10,11,9,10.5,1",
+        "2020-01-03T00:00:00+00:00,A,10,11,9,10.5,1",
+    ]
+    expect(write(tmp_path, lines), "mixed time zones", row=2)
+
+
+def test_same_offset_converted_to_utc(tmp_path):
+    lines = [
+        "2020-01-02T09:00:00-05:00,A,10,11,9,10.5,1",
+        "2020-01-02T10:00:00-05:00,A,10,11,9,10,1",
+    ]
+    b = read_csv(write(tmp_path, lines))
+    assert b.index[0] == pd.Timestamp("2020-01-02 14:00", tz="UTC")
+    assert str(b.index.tz) == "UTC"
+
+
+def test_naive_localised_to_tz(tmp_path):
+    lines = ["2020-01-02 09:30,A,10,11,9,10.5,1", "2020-07-02 09:30,A,10,11,9,10,1"]
+    p = write(tmp_path, lines)
+    b = read_csv(p, tz="America/New_York")
+    assert list(b.index) == [
+        pd.Timestamp("2020-01-02 14:30", tz="UTC"),
+        pd.Timestamp("2020-07-02 13:30", tz="UTC"),
+    ]
+    assert read_csv(p).index[0] == pd.Timestamp("2020-01-02 09:30", tz="UTC")
+
+
+def test_non_numeric(tmp_path):
+    p = write(tmp_path, with_row(5, "2020-01-06,AAPL,11,twelve,10.5,11.5,120"))
+    expect(p, "non-numeric", column="high", row=5, value="twelve")
+
+
+def test_non_finite_value_inf(tmp_path):
+    p = write(tmp_path, with_row(2, "2020-01-02,MSFT,20,inf,19,20.5,200"))
+    expect(p, "non-finite value", column="high", row=2, symbol="MSFT", timestamp=ts("2020-01-02"))
+
+
+def test_non_finite_value_partial_bar(tmp_path):
+    p = write(tmp_path, with_row(3, "2020-01-03,AAPL,10.5,12,10,,150"))
+    err = expect(p, "non-finite value", column="close", row=3, symbol="AAPL")
+    assert np.isnan(err.value)
+
+
+def test_absent_bar_row_allowed_and_nan_volume_allowed(tmp_path):
+    lines = with_row(3, "2020-01-03,AAPL,,,,,")
+    lines = with_row(4, "2020-01-03,MSFT,20.5,22,20,21,", lines)
+    b = read_csv(write(tmp_path, lines))
+    assert not b.mask[1, 0] and b.mask[1, 1] and np.isnan(b["volume"][1, 1])
+
+
+def test_non_positive_price(tmp_path):
+    p = write(tmp_path, with_row(6, "2020-01-06,MSFT,21,22,0,21.5,220"))
+    expect(p, "non-positive price", column="low", row=6, symbol="MSFT", value=0.0)
+
+
+def test_negative_volume(tmp_path):
+    p = write(tmp_path, with_row(1, "2020-01-02,AAPL,10,11,9,10.5,-5"))
+    expect(p, "negative volume", column="volume", row=1, value=-5.0)
+
+
+def test_high_below_low(tmp_path):
+    p = write(tmp_path, with_row(4, "2020-01-03,MSFT,20.5,19,21,20.5,250"))
+    expect(p, "high < low", column="high", row=4, timestamp=ts("2020-01-03"))
+
+
+def test_close_outside_range(tmp_path):
+    p = write(tmp_path, with_row(2, "2020-01-02,MSFT,20,21,19,21.5,200"))
+    expect(p, "close outside [low, high]", column="close", row=2, value=21.5)
+
+
+def test_open_outside_range(tmp_path):
+    p = write(tmp_path, with_row(5, "2020-01-06,AAPL,9,12,10.5,11.5,120"))
+    expect(p, "open outside [low, high]", column="open", row=5, value=9.0)
+
+
+def test_duplicate_timestamp_per_symbol(tmp_path):
+    lines = GOOD + ["2020-01-03,MSFT,20.5,22,20,21,250"]
+    expect(write(tmp_path, lines), "duplicate timestamp", row=7, symbol="MSFT")
+
+
+def test_unsorted_timestamps_per_symbol(tmp_path):
+    lines = [
+        "2020-01-02,AAPL,10,11,9,10.5,100",
+        "2020-01-06,AAPL,11,12,10.5,11.5,120",
+        "2020-01-03,AAPL,10.5,12,10,11,150",
+    ]
+    expect(write(tmp_path, lines), "unsorted timestamps", row=3, symbol="AAPL")
+
+
+def test_grouped_by_symbol_is_fine(tmp_path):
+    lines = [GOOD[i] for i in (0, 2, 4, 1, 3, 5)]  # AAPL block then MSFT block
+    assert read_csv(write(tmp_path, lines)).equals(read_csv(write(tmp_path, GOOD, name="b.csv")))
+
+
+def test_rule_order_first_rule_wins(tmp_path):
+    # row 2 has a negative volume, row 5 a non-positive price: price rule comes first
+    lines = with_row(2, "2020-01-02,MSFT,20,21,19,20.5,-1")
+    lines = with_row(5, "2020-01-06,AAPL,-11,12,10.5,11.5,120", lines)
+    expect(write(tmp_path, lines), "non-positive price", row=5)
+    # two violations of one rule: the first row is reported
+    lines = with_row(6, "2020-01-06,MSFT,21,22,20.5,-21.5,220", lines)
+    expect(write(tmp_path, lines, name="two.csv"), "non-positive price", row=5, column="open")
+
+
+def test_from_long_dataframe_source():
+    df = pd.DataFrame(
+        {
+            "timestamp": ["2020-01-02", "2020-01-03"],
+            "symbol": ["X", "X"],
+            "open": [1.0, 1.0],
+            "high": [1.0, 1.0],
+            "low": [1.0, 2.0],
+            "close": [1.0, 1.0],
+        }
+    )
+    with pytest.raises(DataValidationError) as ei:
+        Bars.from_long(df)
+    assert ei.value.source == "<dataframe>" and ei.value.row == 2
+    assert ei.value.rule == "high < low"
+    assert str(ei.value).startswith("<dataframe>: ")
+
+
+def make_bars():
+    idx = pd.date_range("2021-03-01", periods=5, freq="h", tz="UTC")
+    rng = np.random.default_rng(1)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (5, 3)), axis=0))
+    close[2, 1] = np.nan
+    close[4, 2] = np.nan
+    open_ = close * (1 + rng.normal(0, 1e-3, close.shape))
+    high = np.fmax(open_, close) * 1.002
+    low = np.fmin(open_, close) * 0.998
+    volume = np.where(np.isnan(close), np.nan, rng.integers(0, 1000, close.shape).astype(float))
+    volume[0, 0] = np.nan
+    return Bars(idx, ("ZZZ", "AAA", "MMM"), open_, high, low, close, volume)
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_csv_round_trip(tmp_path, layout):
+    b = make_bars()
+    p = tmp_path / f"b_{layout}.csv"
+    write_csv(b, p, layout=layout)
+    back = read_csv(p)
+    if layout == "long":
+        back = back.select(b.symbols)  # long files come back with sorted symbols
+    assert back.equals(b)
+    assert back.data_hash() == b.data_hash()
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_parquet_round_trip(tmp_path, layout):
+    b = make_bars()
+    p = tmp_path / f"b_{layout}.parquet"
+    write_parquet(b, p, layout=layout)
+    back = read_parquet(p, layout=layout)
+    if layout == "long":
+        back = back.select(b.symbols)
+    assert back.equals(b)
+
+
+def test_wide_layout_errors(tmp_path):
+    header = "timestamp,open/A,high/A,low/A,close/A\n"
+    lines = ["2020-01-02,10,11,9,10.5", "2020-01-03,10,11,9,12"]
+    err = expect(write(tmp_path, lines, header=header), "close outside [low, high]")
+    assert err.column == "close/A" and err.symbol == "A" and err.row == 2
+    header = "timestamp,open/A,high/A,close/A\n"
+    expect(write(tmp_path, lines, header=header, name="m.csv"), "missing column", column="low/A")
+    header = "timestamp,open/A,high/A,low/A,close/A\n"
+    lines = ["2020-01-03,10,11,9,10.5", "2020-01-02,10,11,9,10"]
+    expect(write(tmp_path, lines, header=header, name="u.csv"), "unsorted timestamps", row=2)
+    lines = ["2020-01-03,10,11,9,10.5", "2020-01-03,10,11,9,10"]
+    expect(write(tmp_path, lines, header=header, name="d.csv"), "duplicate timestamp", row=2)
+
+
+def test_bad_layout_argument(tmp_path):
+    with pytest.raises(ValueError, match="layout"):
+        read_csv(write(tmp_path, GOOD), layout="diagonal")
+
+
+def test_large_file_validates(tmp_path):
+    n, symbols = 50_000, ("A", "B", "C", "D")  # 200k rows
+    idx = pd.date_range("2010-01-01", periods=n, freq="min", tz="UTC")
+    rng = np.random.default_rng(0)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 1e-3, (n, 4)), axis=0))
+    high, low = close * 1.001, close * 0.999
+    b = Bars(idx, symbols, close, high, low, close, np.ones((n, 4)))
+    p = tmp_path / "big.csv"
+    write_csv(b, p)
+    back = read_csv(p)
+    assert back.shape == (n, 4) and back.equals(b)
+    # the same file with one bad row deep inside is rejected with the right row
+    df = pd.read_csv(p, dtype={"timestamp": str})
+    df.loc[123_456, "low"] = 1e9
+    df.to_csv(p, index=False)
+    with pytest.raises(DataValidationError) as ei:
+        read_csv(p)
+    assert ei.value.rule == "high < low" and ei.value.row == 123_457
