@@ -1,8 +1,8 @@
 """Baseline trading rules of the deep-momentum family (DESIGN section 5).
 
-Every baseline returns positions ``X`` of shape ``(T, N)`` that are *always finite*: a cell where the rule
-has no opinion (no bar, warm-up, missing volatility) holds ``0`` (flat), never NaN. Positions are
-unscaled; volatility targeting is applied afterwards by
+Every baseline returns positions ``X`` of shape ``(T, N)`` that are *always finite*: a cell where
+the rule has no opinion (no bar, warm-up, missing volatility) holds ``0`` (flat), never NaN.
+Positions are unscaled; volatility targeting is applied afterwards by
 :func:`workbench.backtest.vol_target_weights` / :func:`workbench.backtest.portfolio_weights`.
 
 Sources
@@ -49,8 +49,8 @@ def long_only(
     close : array_like or pandas.DataFrame, shape (T, N)
         Close prices; NaN means the asset has no bar at ``t`` (e.g. before listing).
     sigma : array_like or pandas.DataFrame, shape (T, N), optional
-        Ex-ante annualised volatility. When given, cells where ``sigma`` is NaN or <= 0 (vol warm-up) are
-        also flat, because they cannot be vol-targeted.
+        Ex-ante annualised volatility. When given, cells where ``sigma`` is NaN or <= 0 (vol
+        warm-up) are also flat, because they cannot be vol-targeted.
 
     Returns
     -------
@@ -80,10 +80,10 @@ def long_only(
 def tsmom(close: np.ndarray | pd.DataFrame, lookback: int = 252) -> np.ndarray | pd.DataFrame:
     """Time-series momentum baseline: ``X_t = sign(p_t / p_{t-lookback} - 1)``.
 
-    The lookback is counted in the asset's own valid bars: for each column the NaN rows are removed, the
-    ``lookback``-bar simple return is taken over the remaining prices, and the sign is written back at
-    the rows where the asset has a bar. Rows without a bar and the first ``lookback`` valid bars
-    (warm-up) are flat (``0``).
+    The lookback is counted in the asset's own valid bars: for each column the NaN rows are removed,
+    the ``lookback``-bar simple return is taken over the remaining prices, and the sign is written
+    back at the rows where the asset has a bar. Rows without a bar and the first ``lookback`` valid
+    bars (warm-up) are flat (``0``).
 
     Parameters
     ----------
@@ -125,8 +125,8 @@ def macd_response(y: np.ndarray | float) -> np.ndarray | float:
     """Baz et al. response function ``phi(y) = y * exp(-y**2 / 4) / 0.89``.
 
     Maps an unbounded MACD signal ``Y`` to a position. ``phi`` is odd, peaks at ``y = sqrt(2)`` with
-    ``phi = sqrt(2) * exp(-1/2) / 0.89 ~= 0.964`` and decays to 0 for large ``|y|`` (trend exhaustion), so
-    its values lie within about ``[-0.964, 0.964]``.
+    ``phi = sqrt(2) * exp(-1/2) / 0.89 ~= 0.964`` and decays to 0 for large ``|y|`` (trend
+    exhaustion), so its values lie within about ``[-0.964, 0.964]``.
 
     Parameters
     ----------
@@ -140,8 +140,8 @@ def macd_response(y: np.ndarray | float) -> np.ndarray | float:
 
     Notes
     -----
-    Source: Baz et al. (2015), section on trend signals; used by Lim, Zohren and Roberts (2019) for the
-    MACD baseline.
+    Source: Baz et al. (2015), section on trend signals; used by Lim, Zohren and Roberts (2019) for
+    the MACD baseline.
     """
     y_arr = np.asarray(y, dtype=np.float64)
     out = y_arr * np.exp(-(y_arr**2) / 4.0) / _MACD_RESPONSE_SCALE
@@ -154,8 +154,8 @@ def macd_baseline(signals: np.ndarray, response: bool = True) -> np.ndarray:
     Parameters
     ----------
     signals : array_like, shape (T, N, K)
-        MACD signals ``Y`` for ``K`` (short, long) pairs; DESIGN uses ``K = 3`` pairs (8, 24), (16, 48),
-        (32, 96). Computed elsewhere (``workbench.features``).
+        MACD signals ``Y`` for ``K`` (short, long) pairs; DESIGN uses ``K = 3`` pairs (8, 24), (16,
+        48), (32, 96). Computed elsewhere (``workbench.features``).
     response : bool, default True
         If True, average ``macd_response(Y)`` (values within about ``[-0.964, 0.964]``, Baz et al.).
         If False, return the raw mean of ``Y`` as DESIGN section 5 states; note that ``Y`` is

@@ -3,8 +3,8 @@
 Each metric reproduces ``pd.Series(r).vbt.returns(freq="1D", year_freq="252 days")`` (vectorbt 1.2,
 ``vectorbt/returns/nb.py``) with the annualisation factor ``periods_per_year``, without importing
 vectorbt. NaN periods are treated exactly as vectorbt does: they are skipped by means and standard
-deviations, count as a zero return when compounding, and *are* counted in the number of periods used to
-annualise the geometric return.
+deviations, count as a zero return when compounding, and *are* counted in the number of periods used
+to annualise the geometric return.
 """
 
 from __future__ import annotations
@@ -67,20 +67,21 @@ def performance_metrics(
 ) -> dict[str, float]:
     """Annualised performance metrics of a simple-return series.
 
-    Definitions (``A = periods_per_year``, ``T`` = number of periods including NaN ones, statistics over
-    non-NaN periods, risk-free rate 0):
+    Definitions (``A = periods_per_year``, ``T`` = number of periods including NaN ones, statistics
+    over non-NaN periods, risk-free rate 0):
 
-    - ``annual return``: geometric, ``prod(1 + r) ** (A / T) - 1`` (vectorbt ``annualized_return``).
+    - ``annual return``: geometric, ``prod(1 + r) ** (A / T) - 1`` (vectorbt ``annualized``).
     - ``annual vol``: ``std(r, ddof=1) * sqrt(A)`` (``annualized_volatility``).
     - ``Sharpe``: ``mean(r) / std(r, ddof=1) * sqrt(A)`` (``sharpe_ratio``; ``inf`` if std is 0).
     - ``Sortino``: ``mean(r) * A / (sqrt(mean(min(r, 0) ** 2)) * sqrt(A))`` (``sortino_ratio``;
       ``inf`` if there is no negative period).
     - ``max drawdown``: ``min_t(E_t / max_{s<=t} E_s - 1)`` with ``E_t = prod_{s<=t} (1 + r_s)``, a
-      negative fraction (``max_drawdown``; the peak runs from the first period's equity, so a loss in
-      the first period alone is not a drawdown, as in vectorbt).
+      negative fraction (``max_drawdown``; the peak runs from the first period's equity, so a loss
+      in the first period alone is not a drawdown, as in vectorbt).
     - ``Calmar``: ``annual return / |max drawdown|`` (``calmar_ratio``; NaN if max drawdown is 0).
     - ``% positive``: ``100 * #(r > 0) / #(non-NaN r)``.
-    - ``turnover``: passed through (annualised, see :func:`workbench.backtest.turnover`), NaN if None.
+    - ``turnover``: passed through (annualised, see :func:`workbench.backtest.turnover`), NaN if
+    None.
 
     Parameters
     ----------
@@ -89,7 +90,8 @@ def performance_metrics(
     turnover : float, optional
         Annualised turnover to report alongside.
     periods_per_year : int, default 252
-        Annualisation factor (252 daily bars per year = vectorbt ``freq="1D", year_freq="252 days"``).
+        Annualisation factor (252 daily bars per year = vectorbt ``freq="1D", year_freq="252
+        days"``).
 
     Returns
     -------

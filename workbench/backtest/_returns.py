@@ -69,10 +69,10 @@ def strategy_returns(
         R_{t,j} = X_{t,j} * (target_vol / sigma_{t,j}) * r_{t+1,j}
                   - c * target_vol * |X_{t,j} / sigma_{t,j} - X_{t-1,j} / sigma_{t-1,j}|
 
-    with ``c = cost_bps * 1e-4``. ``X / sigma`` is taken as 0 where the asset is not present
-    (sigma NaN or <= 0) or ``X`` is NaN, and ``X_{-1} / sigma_{-1} = 0`` (the strategy starts flat, so
-    the first row pays for building the book). The portfolio return averages over the assets
-    present at ``t`` (finite, positive ``sigma_{t,j}``; ``n_t`` of them)::
+    with ``c = cost_bps * 1e-4``. ``X / sigma`` is taken as 0 where the asset is not present (sigma
+    NaN or <= 0) or ``X`` is NaN, and ``X_{-1} / sigma_{-1} = 0`` (the strategy starts flat, so the
+    first row pays for building the book). The portfolio return averages over the assets present at
+    ``t`` (finite, positive ``sigma_{t,j}``; ``n_t`` of them)::
 
         R_t = (1 / n_t) * sum_{j present, R_{t,j} finite} R_{t,j}
 
@@ -94,8 +94,8 @@ def strategy_returns(
     StrategyReturns
         ``portfolio`` of shape (T,) and ``per_asset`` of shape (T, N), simple returns per period
         (not annualised). ``per_asset`` is NaN where the asset is not present at ``t`` or
-        ``r_{t+1}`` is NaN (the cost of such cells is dropped); ``portfolio`` is NaN where no asset has a
-        finite ``R_{t,j}`` (e.g. the last row, which has no ``r_{t+1}``).
+        ``r_{t+1}`` is NaN (the cost of such cells is dropped); ``portfolio`` is NaN where no asset
+        has a finite ``R_{t,j}`` (e.g. the last row, which has no ``r_{t+1}``).
 
     Raises
     ------
@@ -134,10 +134,11 @@ def strategy_returns(
 def turnover(weights: np.ndarray | pd.DataFrame, periods_per_year: int = 252) -> float:
     """Annualised turnover of a weight panel.
 
-    ``turnover = periods_per_year * mean_{t=1..T-1} sum_j |w_{t,j} - w_{t-1,j}|``: the average one-way
-    traded notional per period, as a fraction of equity, times the number of periods per year. NaN weights
-    count as 0 (flat). The initial build-up from cash (``t = 0``) is not counted. A strategy that
-    fully flips a 100 % long book into a 100 % short book once a year has turnover 2.0.
+    ``turnover = periods_per_year * mean_{t=1..T-1} sum_j |w_{t,j} - w_{t-1,j}|``: the average
+    one-way traded notional per period, as a fraction of equity, times the number of periods per
+    year. NaN weights count as 0 (flat). The initial build-up from cash (``t = 0``) is not counted.
+    A strategy that fully flips a 100 % long book into a 100 % short book once a year has turnover
+    2.0.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Volatility-targeted position sizing (DESIGN section 5).
 
-``w = X * sigma_tgt / sigma``: a position ``X`` in ``[-1, 1]`` becomes a fraction of equity such that
-the asset's ex-ante annualised volatility contribution is ``|X| * sigma_tgt``.
+``w = X * sigma_tgt / sigma``: a position ``X`` in ``[-1, 1]`` becomes a fraction of equity such
+that the asset's ex-ante annualised volatility contribution is ``|X| * sigma_tgt``.
 
 Source: Moskowitz, Ooi and Pedersen (2012); Lim, Zohren and Roberts (2019), equation (1).
 """
@@ -29,8 +29,8 @@ def vol_target_weights(
     positions : array_like or pandas.DataFrame, shape (T, N)
         Positions ``X`` in ``[-1, 1]``; NaN is treated as flat (0).
     sigma : array_like or pandas.DataFrame, shape (T, N)
-        Ex-ante annualised volatility (e.g. EWM std of daily simple returns, span 60, x sqrt(252)), as a
-        fraction (0.2 = 20 %/year).
+        Ex-ante annualised volatility (e.g. EWM std of daily simple returns, span 60, x sqrt(252)),
+        as a fraction (0.2 = 20 %/year).
     target_vol : float, default 0.15
         Annualised target volatility per asset (fraction), > 0.
     max_weight : float, optional
@@ -71,10 +71,10 @@ def portfolio_weights(
 ) -> np.ndarray | pd.DataFrame:
     """Portfolio weights: vol-targeted weights with an equal risk budget over the assets present.
 
-    ``w_{t,j} = X_{t,j} * target_vol / sigma_{t,j} / n_t`` where ``n_t`` is the number of assets with a
-    bar at ``t`` (a finite, positive ``sigma_{t,j}``; sigma only exists where there is a bar). This is
-    the portfolio of Lim et al. (2019), whose return is the average of the per-asset vol-targeted
-    returns, so ``sum_j w_{t,j} r_{t+1,j}`` equals the portfolio return of
+    ``w_{t,j} = X_{t,j} * target_vol / sigma_{t,j} / n_t`` where ``n_t`` is the number of assets
+    with a bar at ``t`` (a finite, positive ``sigma_{t,j}``; sigma only exists where there is a
+    bar). This is the portfolio of Lim et al. (2019), whose return is the average of the per-asset
+    vol-targeted returns, so ``sum_j w_{t,j} r_{t+1,j}`` equals the portfolio return of
     :func:`workbench.backtest.strategy_returns` with ``cost_bps=0``.
 
     Parameters

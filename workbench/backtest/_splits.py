@@ -1,8 +1,8 @@
 """Expanding-window walk-forward splits with a validation tail and an embargo gap.
 
-Source: the expanding-window protocol of Lim, Zohren and Roberts (2019), section 5 (retrain every test
-block, last 10 % of the training data held out for validation); embargo gap after de Prado (2018),
-"Advances in Financial Machine Learning", section 7.4.
+Source: the expanding-window protocol of Lim, Zohren and Roberts (2019), section 5 (retrain every
+test block, last 10 % of the training data held out for validation); embargo gap after de Prado
+(2018), "Advances in Financial Machine Learning", section 7.4.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ class Split:
     train : slice
         Bars ``[0, train.stop)`` used to fit.
     valid : slice
-        Validation tail (early stopping, model selection); may be empty when ``valid_fraction == 0``.
+        Validation tail (early stopping, model selection); may be empty when ``valid_fraction ==
+        0``.
     test : slice
         Out-of-sample bars of this block.
     test_start : pandas.Timestamp
@@ -54,10 +55,10 @@ def walk_forward_splits(
 ) -> list[Split]:
     """Expanding-window walk-forward splits over calendar-year test blocks.
 
-    The first test block starts on 1 January of the first calendar year ``Y0`` such that
-    ``Jan 1 Y0 >= index[0] + min_train_years years``. Block ``k`` covers the calendar years
-    ``[Y0 + k * test_years, Y0 + (k + 1) * test_years)`` (the last block is cut at ``index[-1]``);
-    blocks without bars are skipped. So the test blocks tile every bar from the first test start to the
+    The first test block starts on 1 January of the first calendar year ``Y0`` such that ``Jan 1 Y0
+    >= index[0] + min_train_years years``. Block ``k`` covers the calendar years ``[Y0 + k *
+    test_years, Y0 + (k + 1) * test_years)`` (the last block is cut at ``index[-1]``); blocks
+    without bars are skipped. So the test blocks tile every bar from the first test start to the
     end, without overlap. For a block starting at bar ``s`` (the pre-test window is ``[0, s)``)::
 
         n_valid = ceil(valid_fraction * s)
@@ -104,8 +105,7 @@ def walk_forward_splits(
         raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
 
     tz = index.tz
-    earliest = index[0] + pd.DateOffset(years=min_train_years)
-    year = earliest.year if earliest == _year_start(earliest.year, tz) else earliest.year + 1
+    year = index[0].year + min_train_years + (0 if index[0].month == 1 else 1)
     splits: list[Split] = []
     last = index[-1]
     while _year_start(year, tz) <= last:
@@ -120,8 +120,8 @@ def walk_forward_splits(
         train_stop = valid_start - (embargo if n_valid > 0 else 0)
         if train_stop <= 0:
             raise ValueError(
-                f"empty training window for the test block starting {index[start]}: pre-test window "
-                f"has {start} bars, valid_fraction={valid_fraction!r}, embargo={embargo!r}"
+                f"empty training window for the test block starting {index[start]}: pre-test "
+                f"window has {start} bars, valid_fraction={valid_fraction!r}, embargo={embargo!r}"
             )
         splits.append(
             Split(

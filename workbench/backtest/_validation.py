@@ -34,9 +34,11 @@ def as_2d(x: Any, name: str) -> tuple[np.ndarray, pd.DataFrame | None]:
     if isinstance(x, pd.Series):
         frame = x.to_frame()
     try:
-        arr = np.asarray(frame.to_numpy(dtype=np.float64) if frame is not None else x, dtype=np.float64)
+        src = frame.to_numpy(dtype=np.float64) if frame is not None else x
+        arr = np.asarray(src, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric, got dtype {getattr(x, 'dtype', type(x))}") from exc
+        kind = getattr(x, "dtype", type(x).__name__)
+        raise ValueError(f"{name} must be numeric, got {kind}") from exc
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:

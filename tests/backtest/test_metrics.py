@@ -1,0 +1,55 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.backtest import METRIC_COLUMNS, metrics_table, performance_metrics
+
+VBT_NAMES = {
+    "annual return": "annualized",
+    "annual vol": "annualized_volatility",
+    "Sharpe": "sharpe_ratio",
+    "Sortino": "sortino_ratio",
+    "max drawdown": "max_drawdown",
+    "Calmar": "calmar_ratio",
+}
+
+
+@pytest.mark.parametrize("seed,with_nan", [(0, False), (1, False), (2, True)])
+def test_metrics_match_vectorbt(seed, with_nan):
+    pytest.importorskip("vectorbt")
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0004, 0.012, 700)
+    if with_nan:
+        r[[0, 5, 300]] = np.nan
+    idx = pd.date_range("2015-01-01", periods=r.size, freq="D", tz="UTC")
+    acc = pd.Series(r, index=idx).vbt.returns(freq="1D", year_freq="252 days")
+    ours = performance_metrics(r, turnover=3.0)
+    for col, meth in VBT_NAMES.items():
+        expected = float(getattr(acc, meth)())
+        assert ours[col] == pytest.approx(expected, rel=1e-9, abs=1e-15), col
+    valid = r[~np.isnan(r)]
+    assert ours["% positive"] == pytest.approx(100 * np.mean(valid > 0))
+    assert ours["turnover"] == 3.0
+
+
+def test_metrics_hand_case():
+    r = np.array([0.1, -0.2, 0.05, 0.0])
+    m = performance_metrics(r, periods_per_year=4)
+    assert m["annual return"] == pytest.approx(1.1 * 0.8 * 1.05 - 1)
+    assert m["max drawdown"] == pytest.approx(-0.2)
+    assert m["% positive"] == pytest.approx(50.0)
+    assert np.isnan(m["turnover"])
+    assert m["Sharpe"] == pytest.approx(np.mean(r) / np.std(r, ddof=1) * 2)
+
+
+def test_metrics_table_shape_and_columns():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(0, 0.01, (100, 2)), columns=["a", "b"])
+    tbl = metrics_table(df, turnovers={"a": 1.5})
+    assert list(tbl.columns) == list(METRIC_COLUMNS)
+    assert list(tbl.index) == ["a", "b"]
+    assert tbl.loc["a", "turnover"] == 1.5 and np.isnan(tbl.loc["b", "turnover"])
+    tbl2 = metrics_table({"x": df["a"]})
+    assert tbl2.loc["x", "Sharpe"] == pytest.approx(tbl.loc["a", "Sharpe"])
+    with pytest.raises(ValueError, match="returns"):
+        metrics_table({})

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from workbench.backtest import next_returns, portfolio_weights, strategy_returns, turnover
+
+NAN = np.nan
+
+
+def test_next_returns_alignment():
+    close = np.array([[100.0], [110.0], [99.0]])
+    np.testing.assert_allclose(next_returns(close)[:, 0], [0.1, -0.1, NAN])
+
+
+def test_strategy_returns_three_step_hand_example_with_costs():
+    # one asset, target 0.15, c = 10 bps
+    x = np.array([1.0, 1.0, -1.0])
+    s = np.array([0.30, 0.15, 0.15])
+    r = np.array([0.02, -0.01, 0.03])
+    port, per = strategy_returns(x[:, None], s[:, None], r[:, None], target_vol=0.15, cost_bps=10)
+    c = 10e-4
+    # X/sigma: 1/0.3=3.333.., 1/0.15=6.666.., -6.666..; previous starts at 0
+    exp = np.array([
+        0.5 * 0.02 - c * 0.15 * (1 / 0.30),
+        1.0 * -0.01 - c * 0.15 * abs(1 / 0.15 - 1 / 0.30),
+        -1.0 * 0.03 - c * 0.15 * abs(-1 / 0.15 - 1 / 0.15),
+    ])
+    # by hand: 0.01 - 0.0005, -0.01 - 0.0005, -0.03 - 0.002
+    np.testing.assert_allclose(exp, [0.0095, -0.0105, -0.032], rtol=1e-12)
+    np.testing.assert_allclose(per[:, 0], exp, rtol=1e-12)
+    np.testing.assert_allclose(port, exp, rtol=1e-12)
+
+
+def test_strategy_returns_portfolio_mean_over_present_assets():
+    x = np.array([[1.0, 1.0], [1.0, 1.0]])
+    s = np.array([[0.15, NAN], [0.15, 0.30]])
+    r = np.array([[0.01, 0.05], [0.02, -0.04]])
+    port, per = strategy_returns(x, s, r)
+    assert np.isnan(per[0, 1])
+    np.testing.assert_allclose(port, [0.01, (0.02 + 0.5 * -0.04) / 2])
+
+
+def test_strategy_returns_equals_portfolio_weights_dot_returns():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (50, 4))
+    s = rng.uniform(0.05, 0.5, (50, 4))
+    s[:10, 2] = NAN
+    r = rng.normal(0, 0.01, (50, 4))
+    port, _ = strategy_returns(x, s, r)
+    w = portfolio_weights(x, s)
+    np.testing.assert_allclose(port, (w * r).sum(axis=1), rtol=1e-12)
+
+
+def test_strategy_returns_validation():
+    with pytest.raises(ValueError, match="cost_bps"):
+        strategy_returns(np.ones((2, 1)), np.ones((2, 1)), np.ones((2, 1)), cost_bps=-1)
+    with pytest.raises(ValueError, match="next_returns"):
+        strategy_returns(np.ones((2, 1)), np.ones((2, 1)), np.ones((3, 1)))
+
+
+def test_turnover_definition():
+    w = np.array([[0.5, 0.0], [0.5, 0.5], [-0.5, 0.5]])
+    # diffs: |0|+|0.5| = 0.5, |-1|+0 = 1.0 -> mean 0.75 per bar
+    assert turnover(w) == pytest.approx(0.75 * 252)
+    assert turnover(np.array([[1.0, NAN], [1.0, 0.0]])) == 0.0
