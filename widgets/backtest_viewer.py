@@ -142,8 +142,8 @@ class BacktestViewer(param.Parameterized):
         if r.empty:
             return pn.pane.Markdown("No report runs with results yet: run `make report`.")
         eq = (1.0 + r.fillna(0.0)).cumprod()
-        return eq.hvplot.line(title=f"Equity (growth of 1), {self.cost} bps", logy=True,
-                              height=320, responsive=True, ylabel="equity")
+        return eq.hvplot.line(title=f"Equity (growth of 1), {self.cost} bps", height=320,
+                              responsive=True, ylabel="equity", xlabel="")
 
     @param.depends("run", "cost", "strategies")
     def drawdown_plot(self):
@@ -155,8 +155,8 @@ class BacktestViewer(param.Parameterized):
             return pn.pane.Markdown("")
         dd = pd.DataFrame({c: drawdown_series(r[c].fillna(0.0).to_numpy()) for c in r},
                           index=r.index)
-        return dd.hvplot.area(title="Drawdown", height=240, responsive=True, stacked=False,
-                              alpha=0.4, ylabel="drawdown")
+        return dd.hvplot.line(title="Drawdown", height=240, responsive=True,
+                              ylabel="drawdown", xlabel="")
 
     @param.depends("run", "cost")
     def metrics_table(self):
@@ -172,9 +172,9 @@ class BacktestViewer(param.Parameterized):
         """The full layout (controls on the left, charts and table on the right)."""
         controls = pn.Param(self.param, parameters=["run", "cost", "strategies"],
                             widgets={"strategies": pn.widgets.CheckBoxGroup},
-                            show_name=False, width=260)
+                            show_name=False, width=240)
         return pn.Row(
-            pn.Column("## Backtest viewer", controls),
+            pn.Column("## Backtest viewer", controls, width=260),
             pn.Column(self.equity_plot, self.drawdown_plot, self.metrics_table,
                       sizing_mode="stretch_width"),
             sizing_mode="stretch_width",

@@ -188,9 +188,9 @@ def check_values(X: np.ndarray, locate: Locator, source: str) -> None:
                 if rule == "non-finite value" and np.isnan(X[m, k]):
                     detail = "a bar must have all of open, high, low, close or none of them"
                 elif rule == "high < low":
-                    detail = f"high {X[m, 1]!r} < low {X[m, 2]!r}"
+                    detail = f"high {float(X[m, 1])!r} < low {float(X[m, 2])!r}"
                 elif rule.endswith("outside [low, high]"):
-                    detail = f"low {X[m, 2]!r}, high {X[m, 1]!r}"
+                    detail = f"low {float(X[m, 2])!r}, high {float(X[m, 1])!r}"
                 raise DataValidationError(
                     rule, source=source, value=X[m, k], detail=detail, **locate(m, k)
                 )

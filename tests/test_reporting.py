@@ -1,0 +1,99 @@
+"""The main job: ``workbench report`` end to end with tiny parameters on real bundled data."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench import reporting
+from workbench.cli import QUICK_PARAMETERS, main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reports")
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "report", "--quick", "--output", str(root)],
+        capture_output=True, text=True, cwd=ROOT, timeout=900, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = [p for p in root.iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    return root, runs[0]
+
+
+@pytest.mark.slow
+def test_report_html_has_comparison_table_and_is_offline(quick_run):
+    root, run = quick_run
+    html = (run / "report.html").read_text()
+    table = re.search(r'<table[^>]*id="comparison-table".*?</table>', html, flags=re.S)
+    assert table, "comparison table missing from report.html"
+    for strategy in ("long-only", "TSMOM", "MACD", "LSTM (sharpe)"):
+        assert strategy in table.group(0)
+    costs = re.findall(r'<th[^>]*rowspan="4"[^>]*>([^<]+)</th>', table.group(0))
+    assert costs == ["0", "5", "10"], costs
+    for col in ("annual return", "annual vol", "Sharpe", "Sortino", "max drawdown", "Calmar",
+                "% positive", "turnover"):
+        assert col in table.group(0)
+    assert 'id="risk-table"' in html
+    assert 'id="provenance-table"' in html
+    for key in ("git commit", "data hash (sha256)", "parameter seed", "version torch"):
+        assert key in html
+    assert "Traceback" not in html
+    # Self-contained: every image inline, no script or stylesheet fetched from the network.
+    assert "<img src=\"data:image/png;base64," in html
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", html)
+
+
+@pytest.mark.slow
+def test_report_run_record_index_and_results(quick_run):
+    root, run = quick_run
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["status"] == "ok"
+    assert rec["parameters"]["epochs"] == QUICK_PARAMETERS["epochs"]
+    assert (run / "research.ipynb").exists()
+    assert (run / "returns.parquet").exists() and (run / "comparison.csv").exists()
+    index = (root / "index.html").read_text()
+    assert f'href="{run.name}/report.html"' in index
+
+
+def test_failed_run_is_recorded_and_nothing_is_overwritten(tmp_path):
+    bad = tmp_path / "bad.ipynb"
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("# parameters\nx = 1"),
+                nbformat.v4.new_code_cell("raise RuntimeError('boom at x=%d' % x)")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, str(bad))
+    out = tmp_path / "out"
+    assert main(["report", "--template", str(bad), "--output", str(out), "-p", "x=7"]) == 1
+    assert main(["report", "--template", str(bad), "--output", str(out), "-p", "x=8"]) == 1
+    runs = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(runs) == 2  # a second run in the same second gets its own folder
+    recs = [json.loads((r / "run.json").read_text()) for r in runs]
+    assert [r["status"] for r in recs] == ["failed", "failed"]
+    assert "boom at x=7" in recs[0]["error"] and "boom at x=8" in recs[1]["error"]
+    assert (out / "index.html").read_text().count("failed</td>") == 2
+
+
+def test_missing_template_and_bad_parameter():
+    assert main(["report", "--template", "/nonexistent.ipynb"]) == 2
+    with pytest.raises(SystemExit):
+        main(["report", "-p", "no-equals-sign"])
+
+
+def test_new_run_dirs_are_unique(tmp_path):
+    import datetime as dt
+
+    now = dt.datetime(2026, 1, 2, 3, 4, 5)
+    a = reporting._new_run_dir(tmp_path, now)
+    b = reporting._new_run_dir(tmp_path, now)
+    assert a.name == "20260102-030405" and b.name == "20260102-030405-1"
