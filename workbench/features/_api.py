@@ -92,9 +92,7 @@ def _as_panel(x: Any, name: str) -> tuple[np.ndarray, bool]:
             f"{name} must be a numeric (T, N) array of real numbers, got dtype {arr.dtype}"
         )
     if arr.ndim not in (1, 2):
-        raise ValueError(
-            f"{name} must be a 1-D (T,) or 2-D (T, N) array, got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must be a 1-D (T,) or 2-D (T, N) array, got shape {arr.shape}")
     arr = arr.astype(np.float64, copy=False)
     if np.isinf(arr).any():
         raise ValueError(f"{name} contains +/-inf; use NaN for a missing bar")
@@ -146,7 +144,10 @@ def _horizons(horizons: Any) -> tuple[int, ...]:
 
 
 def _pairs(pairs: Any) -> tuple[tuple[int, int], ...]:
-    msg = f"pairs must be a non-empty sequence of (short, long) int pairs, 1 <= short < long, got {pairs!r}"
+    msg = (
+        "pairs must be a non-empty sequence of (short, long) int pairs with "
+        f"1 <= short < long, got {pairs!r}"
+    )
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence) or not pairs:
         raise ValueError(msg)
     res = []
@@ -370,7 +371,9 @@ def rolling_std(
     return _finish(mod.rolling_std(a, window, ddof), one_d, dt)
 
 
-def rsi(close: Any, period: int = 14, *, dtype: Any = np.float64, backend: str = "auto") -> np.ndarray:
+def rsi(
+    close: Any, period: int = 14, *, dtype: Any = np.float64, backend: str = "auto"
+) -> np.ndarray:
     """Relative strength index with Wilder smoothing.
 
     Average gain/loss seeded with the simple mean of the first ``period`` price
