@@ -35,7 +35,8 @@ app: setup  ## Panel backtest viewer over the report runs
 	$(BIN)/panel serve widgets/backtest_viewer.py --port $(PORT) --address 127.0.0.1
 
 lint: setup
-	$(BIN)/ruff check workbench widgets tests benchmarks
+	$(BIN)/ruff check workbench widgets tests benchmarks tools
+	$(BIN)/mypy
 
 clean-venv:
 	rm -rf $(VENV)

@@ -3,10 +3,10 @@
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,3 +65,16 @@ def test_notebooks_match_their_sources():
             f"{nb_path.name} is out of date: python tools/nbbuild.py tools/notebook_src/{src} "
             f"{nb_path.relative_to(ROOT)}"
         )
+
+
+def test_ruff_clean():
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "workbench", "widgets", "tests",
+                           "benchmarks", "tools"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_mypy_clean():
+    proc = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:]

@@ -16,7 +16,9 @@ import nbformat
 def build(src: str) -> nbformat.NotebookNode:
     """Parse the cell script ``src`` into a notebook node."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     chunks: list[tuple[str, list[str]]] = []
     for line in src.splitlines():

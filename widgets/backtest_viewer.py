@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,8 +98,8 @@ class BacktestViewer(param.Parameterized):
     """
 
     output_root = param.String(default="", doc="Folder holding the dated report runs.")
-    run = param.Selector(default=None, objects=[], doc="Report run to show.")
-    cost = param.Selector(default=None, objects=[], doc="Cost level (bps) of the curves.")
+    run: Any = param.Selector(default=None, objects=[], doc="Report run to show.")
+    cost: Any = param.Selector(default=None, objects=[], doc="Cost level (bps) of the curves.")
     strategies = param.ListSelector(default=[], objects=[], doc="Strategies to plot.")
 
     def __init__(self, **params):

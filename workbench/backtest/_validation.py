@@ -58,7 +58,7 @@ def check_same_shape(**arrays: np.ndarray) -> None:
             )
 
 
-def check_positive(value: float, name: str, allow_none: bool = False) -> None:
+def check_positive(value: float | None, name: str, allow_none: bool = False) -> None:
     """Raise ValueError unless ``value`` is a finite number > 0 (or None when allowed)."""
     if value is None and allow_none:
         return

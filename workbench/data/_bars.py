@@ -177,6 +177,7 @@ class Bars:
             m = np.isfinite(self._data["close"])
             m.setflags(write=False)
             self._mask = m
+            return m
         return self._mask
 
     def field(self, name: str) -> np.ndarray:
@@ -497,7 +498,7 @@ class Bars:
 
     def _spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.mask
-        has = m.any(axis=0)
+        has = np.asarray(m.any(axis=0))
         first = np.where(has, np.argmax(m, axis=0), -1)
         last = np.where(has, self.T - 1 - np.argmax(m[::-1], axis=0), -1)
         return has, first, last
@@ -523,7 +524,7 @@ class Bars:
         n_bars = self.mask.sum(axis=0)
         longest = np.zeros(self.N, dtype=np.int64)
         for j in np.flatnonzero(has):
-            s, e = self._runs(j, first[j], last[j])
+            s, e = self._runs(int(j), int(first[j]), int(last[j]))
             longest[j] = (e - s).max() if len(s) else 0
         nat = pd.NaT
         return pd.DataFrame(
@@ -555,7 +556,7 @@ class Bars:
         has, first, last = self._spans()
         rows: dict[str, list] = {"symbol": [], "start": [], "end": [], "n_missing": []}
         for j in np.flatnonzero(has):
-            s, e = self._runs(j, first[j], last[j])
+            s, e = self._runs(int(j), int(first[j]), int(last[j]))
             keep = (e - s) >= min_length
             s, e = s[keep], e[keep]
             rows["symbol"].extend([self._symbols[j]] * len(s))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ class WalkForwardResult:
 
 
 def walk_forward(
-    model_factory: Callable[[int], object],
+    model_factory: Callable[[int], Any],
     dataset,
     splits: Sequence,
     *,

@@ -52,7 +52,9 @@ def _returns(returns: np.ndarray | pd.Series, name: str = "returns") -> np.ndarr
 
 
 def _check_level(level: float) -> float:
-    if isinstance(level, bool) or not np.isscalar(level) or not (0.0 < float(level) < 1.0):
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.number)):
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if not (0.0 < float(level) < 1.0):
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     return float(level)
 
