@@ -46,7 +46,7 @@ def test_report_html_has_comparison_table_and_is_offline(quick_run):
         assert key in html
     assert "Traceback" not in html
     # Self-contained: every image inline, no script or stylesheet fetched from the network.
-    assert "<img src=\"data:image/png;base64," in html
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 5
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", html)
 
 
