@@ -74,6 +74,19 @@ def _backend(backend: str) -> ModuleType:
     return _cpu
 
 
+def _kernels(backend: str, cpu_module: str) -> ModuleType:
+    """Kernel module of one feature family for ``backend``.
+
+    ``cpu_module`` names the family's numba module (e.g. ``"_cpu_ta"``); the GPU backend
+    serves every family from the single ``workbench.features._gpu`` module, whose entry
+    points carry the same names as the CPU modules' entry points.
+    """
+    mod = _backend(backend)
+    if mod.__name__.endswith("._cpu"):
+        return importlib.import_module(f"workbench.features.{cpu_module}")
+    return mod
+
+
 # --------------------------------------------------------------------------- #
 # validation helpers
 # --------------------------------------------------------------------------- #
