@@ -9,9 +9,12 @@ public function validates its arguments here, resolves the backend with
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -45,15 +48,36 @@ _BACKENDS = ("auto", "cpu", "cupy")
 # --------------------------------------------------------------------------- #
 
 
+@functools.cache
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device (checked once per process).
+
+    ``backend="auto"`` then runs the CuPy kernels; set ``WORKBENCH_BACKEND=cpu`` to keep
+    "auto" on the CPU.
+    """
+    if os.environ.get("WORKBENCH_BACKEND", "").lower() == "cpu":
+        return False
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount()) > 0
+    except Exception:  # noqa: BLE001 - CUDA driver/runtime missing
+        return False
+
+
 def _backend(backend: str) -> ModuleType:
     """Return the kernel module for ``backend``.
 
-    This is the single dispatch point: ``"auto"`` and ``"cpu"`` give the numba
+    This is the single dispatch point: ``"cpu"`` (and ``"auto"`` without a GPU) give the numba
     module; ``"cupy"`` needs cupy and a ``workbench.features._gpu`` module
     exposing the same entry points as ``_cpu``.
     """
     if not isinstance(backend, str) or backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if backend == "auto" and gpu_available():
+        backend = "cupy"
     if backend == "cupy":
         try:
             importlib.import_module("cupy")
@@ -82,9 +106,30 @@ def _kernels(backend: str, cpu_module: str) -> ModuleType:
     points carry the same names as the CPU modules' entry points.
     """
     mod = _backend(backend)
+    cpu = importlib.import_module(f"workbench.features.{cpu_module}")
     if mod.__name__.endswith("._cpu"):
-        return importlib.import_module(f"workbench.features.{cpu_module}")
-    return mod
+        return cpu
+    return _GpuFamily(mod, cpu, strict=backend == "cupy")  # type: ignore[return-value]
+
+
+class _GpuFamily:
+    """GPU kernels of one feature family, with a CPU fallback under ``backend="auto"``.
+
+    A kernel the GPU module lacks runs on the CPU under "auto"; an explicit
+    ``backend="cupy"`` raises a RuntimeError naming the missing kernel.
+    """
+
+    def __init__(self, gpu: ModuleType, cpu: ModuleType, strict: bool):
+        self._gpu, self._cpu, self._strict = gpu, cpu, strict
+        self.__name__ = gpu.__name__
+
+    def __getattr__(self, name: str) -> Any:
+        if hasattr(self._gpu, name):
+            return getattr(self._gpu, name)
+        if self._strict:
+            raise RuntimeError(f"backend='cupy': no GPU kernel for {name!r} yet; "
+                               "use backend='cpu' or 'auto' for this feature")
+        return getattr(self._cpu, name)
 
 
 # --------------------------------------------------------------------------- #
@@ -92,8 +137,22 @@ def _kernels(backend: str, cpu_module: str) -> ModuleType:
 # --------------------------------------------------------------------------- #
 
 
+def _device_namespace(x: Any) -> ModuleType | None:
+    """The cupy module if ``x`` is a cupy array, else None (never imports cupy otherwise)."""
+    if type(x).__module__.split(".")[0] == "cupy" and hasattr(x, "__cuda_array_interface__"):
+        return importlib.import_module("cupy")
+    return None
+
+
 def _as_panel(x: Any, name: str) -> tuple[np.ndarray, bool]:
-    """Validate a (T,) or (T, N) numeric array; return a 2-D float64 array and a 1-D flag."""
+    """Validate a (T,) or (T, N) numeric array; return a 2-D float64 array and a 1-D flag.
+
+    A cupy array is validated on the device and returned as a 2-D float64 cupy
+    array (for ``backend="cupy"``, whose kernels then return cupy arrays).
+    """
+    xp = _device_namespace(x)
+    if xp is not None:
+        return _as_device_panel(x, name, xp)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -108,6 +167,25 @@ def _as_panel(x: Any, name: str) -> tuple[np.ndarray, bool]:
         raise ValueError(f"{name} must be a 1-D (T,) or 2-D (T, N) array, got shape {arr.shape}")
     arr = arr.astype(np.float64, copy=False)
     if np.isinf(arr).any():
+        raise ValueError(f"{name} contains +/-inf; use NaN for a missing bar")
+    one_d = arr.ndim == 1
+    if one_d:
+        arr = arr[:, None]
+    return arr, one_d
+
+
+def _as_device_panel(x: Any, name: str, xp: ModuleType) -> tuple[Any, bool]:
+    """:func:`_as_panel` for a cupy array: same checks and messages, result stays on the device."""
+    if x.dtype == np.bool_ or not (
+        np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
+    ):
+        raise ValueError(
+            f"{name} must be a numeric (T, N) array of real numbers, got dtype {x.dtype}"
+        )
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name} must be a 1-D (T,) or 2-D (T, N) array, got shape {x.shape}")
+    arr = x.astype(xp.float64, copy=False)
+    if bool(xp.isinf(arr).any()):
         raise ValueError(f"{name} contains +/-inf; use NaN for a missing bar")
     one_d = arr.ndim == 1
     if one_d:
