@@ -328,8 +328,25 @@ def test_cupy_backend_without_cupy_raises(monkeypatch):
 def test_cupy_backend_dispatches_to_gpu_module(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", types.ModuleType("cupy"))
     assert _api._backend("cupy") is _gpu
-    assert _api._kernels("cupy", "_cpu_ta") is _gpu
-    assert _api._kernels("cupy", "_cpu_micro") is _gpu
+    fam = _api._kernels("cupy", "_cpu_ta")
+    assert fam.roc is _gpu.roc  # served by the GPU module
+    micro = _api._kernels("cupy", "_cpu_micro")
+    assert micro.rolling_beta is _gpu.rolling_beta
+    missing = [n for n in ("mean_pairwise_correlation",) if not hasattr(_gpu, n)]
+    for name in missing:  # explicit cupy: a kernel without a GPU version is a clear error
+        with pytest.raises(RuntimeError, match=f"no GPU kernel for '{name}'"):
+            getattr(micro, name)
+
+
+def test_auto_falls_back_to_cpu_for_kernels_without_gpu_version(monkeypatch):
+    from workbench.features import _cpu_micro
+
+    monkeypatch.setitem(sys.modules, "cupy", types.ModuleType("cupy"))
+    monkeypatch.setattr(_api, "gpu_available", lambda: True)
+    micro = _api._kernels("auto", "_cpu_micro")
+    assert micro.rolling_beta is _gpu.rolling_beta
+    if not hasattr(_gpu, "mean_pairwise_correlation"):
+        assert micro.mean_pairwise_correlation is _cpu_micro.mean_pairwise_correlation
 
 
 def test_auto_backend_is_cpu_without_gpu():
