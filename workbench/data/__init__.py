@@ -18,10 +18,24 @@ from ._bundled import (
     load_universe,
 )
 from ._io import read_csv, read_parquet, write_csv, write_parquet
+from ._orderbook import (
+    BOOK_FIELDS,
+    BOOK_RULES,
+    OrderBook,
+    OrderBookValidationError,
+    read_orderbook_csv,
+    read_orderbook_parquet,
+)
 from ._validation import RULES, DataValidationError
 
 __all__ = [
+    "BOOK_FIELDS",
+    "BOOK_RULES",
     "Bars",
+    "OrderBook",
+    "OrderBookValidationError",
+    "read_orderbook_csv",
+    "read_orderbook_parquet",
     "DataValidationError",
     "RULES",
     "UNIVERSES",
