@@ -12,6 +12,7 @@ from typing import Any
 _EXPORTS = {
     "BacktestViewer": "widgets.backtest_viewer",
     "load_run": "widgets.backtest_viewer",
+    "FeatureExplorer": "widgets.feature_explorer",
 }
 
 __all__ = sorted(_EXPORTS)

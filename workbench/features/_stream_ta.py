@@ -249,7 +249,7 @@ class KurtosisStream(SkewnessStream):
 class ParkinsonStream(_Base):
     """Streaming :func:`~workbench.features._ta.parkinson_volatility`."""
 
-    inputs = ("high", "low")
+    inputs: ClassVar[tuple[str, ...]] = ("high", "low")
     _what = 0
 
     def __init__(self, n_symbols: int, window: int = 20, periods_per_year: float = 252):
@@ -273,7 +273,7 @@ class ParkinsonStream(_Base):
 class GarmanKlassStream(ParkinsonStream):
     """Streaming :func:`~workbench.features._ta.garman_klass_volatility`."""
 
-    inputs = ("open", "high", "low", "close")
+    inputs: ClassVar[tuple[str, ...]] = ("open", "high", "low", "close")
     _what = 1
 
     def update(self, x, out):

@@ -1,0 +1,125 @@
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import features as ft
+from workbench.data import load_universe
+from workbench.features import FeatureSet
+
+
+@pytest.fixture(scope="module")
+def bars():
+    return load_universe("daily", start="2003-01-01", end="2009-12-31")
+
+
+def test_columns_and_validation():
+    fs = FeatureSet(features=["rsi", ("rsi", {"period": 9}), ("macd", {"fast": 8}),
+                              {"name": "ema", "params": {"span": 50}, "alias": "slow_ema"}])
+    assert fs.columns == ("rsi_14", "rsi_9", "macd_8_26_9_line", "macd_8_26_9_signal",
+                          "macd_8_26_9_hist", "slow_ema")
+    with pytest.raises(ValueError, match=r"features\[0\]: unknown feature 'rsx'"):
+        _ = FeatureSet(features=["rsx"]).columns
+    with pytest.raises(ValueError, match=r"feature 'rsi' has no parameter.*'window'"):
+        _ = FeatureSet(features=[("rsi", {"window": 3})]).columns
+    with pytest.raises(ValueError, match=r"features\[1\] repeats column 'rsi_14'"):
+        _ = FeatureSet(features=["rsi", "rsi"]).columns
+    with pytest.raises(ValueError):
+        FeatureSet(dtype="float16")
+
+
+def test_block_equals_direct_calls(bars):
+    fs = FeatureSet(features=["rsi", "bollinger", ("rolling_volatility", {"window": 60})])
+    block = fs.compute(bars)
+    close = bars["close"]
+    assert block.shape == (bars.T, bars.N, 5)
+    np.testing.assert_array_equal(block["rsi_14"], ft.rsi(close, 14))
+    np.testing.assert_array_equal(block["bollinger_20_2_lower"], ft.bollinger(close, 20, 2.0)[2])
+    np.testing.assert_array_equal(block.values[..., 4], ft.rolling_volatility(close, 60))
+    with pytest.raises(KeyError, match="no feature column 'x'"):
+        block["x"]
+
+
+def test_full_catalogue_chunking_invariance_and_causality(bars):
+    full = FeatureSet.full()
+    whole = full.compute(bars)
+    chunked = FeatureSet.full(chunk_assets=2).compute(bars)
+    np.testing.assert_array_equal(whole.storage, chunked.storage)
+    assert len(whole.columns) >= 40
+    # Causality of every catalogue feature at once: change the data after t.
+    frames = bars.to_frames()
+    t = bars.T // 2
+    for f in frames:
+        frames[f].iloc[t + 1:] *= 1.7
+    bumped = type(bars).from_wide(frames)
+    after = full.compute(bumped)
+    np.testing.assert_array_equal(after.values[: t + 1], whole.values[: t + 1])
+    assert not np.array_equal(after.values[t + 1:], whole.values[t + 1:], equal_nan=True)
+
+
+def test_market_symbol_and_float32(bars):
+    fs = FeatureSet(features=["correlation", "beta"], market="AAPL", dtype="float32")
+    block = fs.compute(bars)
+    assert block.storage.dtype == np.float32
+    j = bars.symbols.index("AAPL")
+    corr = block["correlation_60"][:, j]
+    assert np.nanmax(np.abs(corr - 1.0)) < 1e-6  # an asset is perfectly correlated with itself
+    with pytest.raises(ValueError, match="market 'XYZ' is not among the symbols"):
+        FeatureSet(features=["beta"], market="XYZ").compute(bars)
+
+
+def test_conversions(bars):
+    block = FeatureSet(features=["rsi", "ema"]).compute(bars)
+    long = block.to_pandas()
+    assert list(long.columns) == ["rsi_14", "ema_20"]
+    assert long.index.names == ["timestamp", "symbol"]
+    assert long.loc[(bars.index[100], "SP500"), "rsi_14"] == block["rsi_14"][100, 0]
+    wide = block.to_pandas("wide")
+    assert wide[("ema_20", "MSFT")].iloc[-1] == block["ema_20"][-1, bars.symbols.index("MSFT")]
+    xa = block.to_xarray()
+    assert xa.dims == ("time", "symbol", "feature")
+    assert float(xa.sel(symbol="IBM", feature="rsi_14")[200]) == block["rsi_14"][200, 4]
+    with pytest.raises(ValueError, match="layout must be"):
+        block.to_pandas("tall")
+
+
+def test_missing_input_field():
+    fs = FeatureSet(features=["atr"])
+    with pytest.raises(ValueError, match=r"feature 'atr' needs input field\(s\) \['high', 'low'\]"):
+        fs.compute({"close": np.ones((10, 2))})
+
+
+def test_peak_memory_stays_under_three_times_the_block():
+    rng = np.random.default_rng(0)
+    T, N = 4000, 300
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (T, N)), axis=0))
+    fs = FeatureSet.benchmark(chunk_assets=32)
+    fs.compute({"close": close})  # compile outside the measurement
+    tracemalloc.start()
+    block = fs.compute({"close": close})
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 3 * block.storage.nbytes, (peak, block.storage.nbytes)
+
+
+def test_write_parquet_chunk_by_chunk(bars, tmp_path, monkeypatch):
+    fs = FeatureSet(features=["rsi", "atr", "skewness"])
+    seen = []
+    orig = FeatureSet._compute_chunk
+
+    def spy(self, insts, arrays, cols, mkt, out, cache):
+        seen.append(out.shape)
+        return orig(self, insts, arrays, cols, mkt, out, cache)
+
+    monkeypatch.setattr(FeatureSet, "_compute_chunk", spy)
+    path = fs.write_parquet(bars, tmp_path / "f.parquet", chunk_assets=2)
+    assert [s[2] for s in seen] == [2, 2, 2]  # never the whole (F, T, N) block
+    df = pd.read_parquet(path)
+    assert not (tmp_path / "f.parquet.partial").exists()
+    assert len(df) == int(bars.mask.sum())
+    block = fs.compute(bars)
+    j = bars.symbols.index("GOOG")
+    got = df[df.symbol == "GOOG"].set_index("timestamp")["atr_14"]
+    exp = pd.Series(block["atr_14"][:, j], index=bars.index)[bars.mask[:, j]]
+    np.testing.assert_array_equal(got.to_numpy(), exp.to_numpy())

@@ -1,0 +1,38 @@
+import pytest
+
+pn = pytest.importorskip("panel")
+
+from widgets.feature_explorer import FeatureExplorer  # noqa: E402
+from workbench.data import load_universe  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bars():
+    return load_universe("daily", start="2010-01-01", end="2012-12-31")
+
+
+def test_explorer_views_follow_controls(bars):
+    ex = FeatureExplorer(bars=bars, symbols=["SP500", "AAPL"], features=["rsi", "atr"])
+    df = ex.feature_frame()
+    assert list(df.columns) == ["rsi_20", "atr_20"]  # the window slider drives period
+    assert set(df.index.get_level_values("symbol")) == {"SP500", "AAPL"}
+    ex.window = 14
+    assert list(ex.feature_frame().columns) == ["rsi_14", "atr_14"]
+    assert ex.feature_views() is not None
+    assert ex.correlation_view() is not None
+    assert ex.distribution_view() is not None
+    ex.overlay = "sma"
+    price = ex.price_view()
+    assert "sma" in price.opts.get().kwargs["title"]
+    ex.features = ["rsi"]
+    assert isinstance(ex.correlation_view(), pn.pane.Markdown)  # needs two features
+    assert isinstance(ex.panel(), pn.Row)
+
+
+def test_dates_filter(bars):
+    import datetime as dt
+
+    ex = FeatureExplorer(bars=bars, symbols=["IBM"], features=["rsi"])
+    ex.dates = (dt.datetime(2011, 1, 1), dt.datetime(2011, 6, 30))
+    ts = ex.feature_frame().index.get_level_values("timestamp")
+    assert ts.min().year == 2011 and ts.max().month <= 6

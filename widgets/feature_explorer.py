@@ -1,0 +1,189 @@
+"""Feature explorer: pick symbols, features, window and dates; linked hvplot views.
+
+In a notebook::
+
+    from widgets import FeatureExplorer
+    FeatureExplorer(bars=bars).panel()
+
+As an app: ``panel serve widgets/feature_explorer.py`` (the bundled daily universe).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.data import Bars, load_universe
+from workbench.features import FeatureSet, catalogue
+
+__all__ = ["FeatureExplorer"]
+
+#: Parameter names that the explorer's single "window" slider drives.
+_WINDOW_PARAMS = ("window", "period", "span")
+_OVERLAYS = ("bollinger", "sma", "ema", "vwap", "none")
+
+
+def _ohlcv_features() -> list[str]:
+    return sorted(n for n, d in catalogue().items()
+                  if d.group not in ("order-book",) and d.name != "mean_pairwise_correlation")
+
+
+class FeatureExplorer(param.Parameterized):
+    """Interactive view of catalogue features over a ``Bars`` panel.
+
+    Parameters
+    ----------
+    bars : workbench.data.Bars, optional
+        Panel to explore (default: the bundled ``daily`` universe).
+
+    Notes
+    -----
+    The views share their time axis (zooming one zooms all): price with an overlay
+    (Bollinger bands, SMA, EMA or VWAP) for the first selected symbol, one panel per
+    selected feature with a line per symbol, the correlation heatmap of the selected
+    features (pooled over the selected symbols and dates) and their distributions.
+    """
+
+    symbols = param.ListSelector(default=[], objects=[], doc="Symbols to show.")
+    features = param.ListSelector(default=[], objects=[], doc="Catalogue features to plot.")
+    window = param.Integer(default=20, bounds=(2, 260),
+                           doc="Window / period / span applied to windowed features.")
+    overlay: Any = param.Selector(default="bollinger", objects=list(_OVERLAYS),
+                             doc="Overlay on the price chart.")
+    dates: Any = param.DateRange(default=None, doc="Date range shown.")
+
+    def __init__(self, bars: Bars | None = None, **params: Any):
+        self._bars = bars if bars is not None else load_universe("daily")
+        super().__init__(**params)
+        syms = list(self._bars.symbols)
+        self.param.symbols.objects = syms
+        self.param.features.objects = _ohlcv_features()
+        if not self.symbols:
+            self.symbols = syms[:2]
+        if not self.features:
+            self.features = [f for f in ("rsi", "rolling_volatility", "atr")
+                             if f in self.param.features.objects]
+        lo, hi = self._bars.index[0].to_pydatetime(), self._bars.index[-1].to_pydatetime()
+        lo, hi = lo.replace(tzinfo=None), hi.replace(tzinfo=None)
+        self.param.dates.bounds = (lo, hi)
+        if self.dates is None:
+            self.dates = (max(lo, hi - dt.timedelta(days=3 * 365)), hi)
+        self._cache: dict = {}
+
+    # -- data ---------------------------------------------------------------
+    def _spec(self, name: str) -> tuple[str, dict]:
+        d = catalogue()[name]
+        return name, {k: self.window for k in d.params if k in _WINDOW_PARAMS}
+
+    def _frame(self, names: list[str]) -> pd.DataFrame:
+        """Long frame (timestamp, symbol) x columns for the selected symbols and dates."""
+        bars = self._bars.select(self.symbols) if self.symbols else self._bars
+        key = (tuple(bars.symbols), tuple(names), self.window)
+        if key not in self._cache:
+            fs = FeatureSet(features=[self._spec(n) for n in names])
+            block = fs.compute(bars)
+            self._cache = {key: (block.to_pandas("long"), fs)}
+        df, _ = self._cache[key]
+        lo, hi = (pd.Timestamp(d, tz="UTC") for d in self.dates)
+        ts = df.index.get_level_values("timestamp")
+        return df[(ts >= lo) & (ts <= hi)]
+
+    def feature_frame(self) -> pd.DataFrame:
+        """The selected features, long layout: index (timestamp, symbol), one column each."""
+        return self._frame(list(self.features))
+
+    # -- views --------------------------------------------------------------
+    def _price_plot(self):
+        import hvplot.pandas  # noqa: F401
+
+        sym = self.symbols[0]
+        j = list(self._bars.symbols).index(sym)
+        frame = pd.DataFrame({"close": self._bars["close"][:, j]}, index=self._bars.index)
+        frame.index.name = "timestamp"
+        if self.overlay != "none":
+            block = FeatureSet(features=[self._spec(self.overlay)]).compute(
+                self._bars.select([sym]))
+            for c in block.columns:
+                frame[c] = block[c][:, 0]
+        lo, hi = (pd.Timestamp(d, tz="UTC") for d in self.dates)
+        frame = frame.loc[lo:hi].dropna(how="all")
+        return frame.hvplot.line(title=f"{sym}: close with {self.overlay}", height=300,
+                                 responsive=True, xlabel="", ylabel="price",
+                                 value_label="price")
+
+    @param.depends("symbols", "overlay", "window", "dates")
+    def price_view(self):
+        """Close of the first selected symbol with the chosen overlay."""
+        if not self.symbols:
+            return pn.pane.Markdown("Pick at least one symbol.")
+        return self._price_plot()
+
+    @param.depends("symbols", "features", "overlay", "window", "dates")
+    def feature_views(self):
+        """Price and one panel per selected feature (a line per symbol).
+
+        All panels share the time axis (zoom one, zoom all); each keeps its own value axis.
+        """
+        import holoviews as hv
+        import hvplot.pandas  # noqa: F401
+
+        df = self.feature_frame()
+        if df.empty or not self.symbols:
+            return pn.pane.Markdown("Pick symbols and features.")
+        plots = [self._price_plot()]
+        for col in df.columns:
+            wide = df[col].unstack("symbol")
+            plots.append(wide.hvplot.line(title=col, height=180, responsive=True, xlabel="",
+                                          ylabel=col, value_label=col))
+        return hv.Layout(plots).cols(1)
+
+    @param.depends("symbols", "features", "window", "dates")
+    def correlation_view(self):
+        """Correlation heatmap of the selected features (pooled over symbols)."""
+        import hvplot.pandas  # noqa: F401
+
+        df = self.feature_frame()
+        if df.shape[1] < 2:
+            return pn.pane.Markdown("Pick two or more features for the correlation heatmap.")
+        corr = df.corr()
+        return corr.hvplot.heatmap(title="Feature correlation", cmap="RdBu_r", clim=(-1, 1),
+                                   height=320, width=380, rot=45, xlabel="", ylabel="",
+                                   shared_axes=False)
+
+    @param.depends("symbols", "features", "window", "dates")
+    def distribution_view(self):
+        """Distribution of each selected feature (histograms overlaid)."""
+        import hvplot.pandas  # noqa: F401
+
+        df = self.feature_frame()
+        if df.empty:
+            return pn.pane.Markdown("")
+        z = (df - df.mean()) / df.std()
+        return z.hvplot.hist(bins=60, alpha=0.5, height=320, width=420,
+                             title="Distribution (z-scored)", xlabel="z",
+                             shared_axes=False)
+
+    def panel(self) -> pn.viewable.Viewable:
+        """The explorer layout: controls left, linked views right."""
+        controls = pn.Param(
+            self.param, parameters=["symbols", "features", "window", "overlay", "dates"],
+            widgets={"symbols": {"type": pn.widgets.MultiChoice},
+                     "features": {"type": pn.widgets.MultiChoice},
+                     "dates": {"type": pn.widgets.DateRangeSlider}},
+            show_name=False, width=300)
+        return pn.Row(
+            pn.Column("## Feature explorer", controls, width=320),
+            pn.Column(self.feature_views,
+                      pn.Row(self.correlation_view, self.distribution_view),
+                      sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+
+
+if __name__.startswith("bokeh"):  # `panel serve widgets/feature_explorer.py`
+    pn.extension()
+    FeatureExplorer().panel().servable(title="Quant Workbench: feature explorer")

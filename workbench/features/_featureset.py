@@ -1,0 +1,469 @@
+"""``FeatureSet``: a declarative, param-based spec that computes a named (T, N, F) block.
+
+A researcher lists catalogue features (with windows), a dtype and a backend; the set
+computes them chunk by chunk over assets into one block whose memory layout keeps
+each feature contiguous, converts to pandas or xarray, or streams the block to Parquet
+without ever holding it whole.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import param
+
+from workbench.features._catalogue import CATALOGUE, FeatureDef
+
+__all__ = ["FeatureBlock", "FeatureInstance", "FeatureSet", "load_catalogue"]
+
+_CATALOGUE_MODULES = (
+    "workbench.features._register_core",
+    "workbench.features._ta",
+    "workbench.features._micro",
+)
+#: Parameters left out of column names unless they differ from the default.
+_QUIET_PARAMS = {"periods_per_year", "scale", "ddof", "min_periods", "price_window",
+                 "signal_window", "market"}
+_BOOK_FIELDS = ("bid_px", "ask_px", "bid_sz", "ask_sz")
+
+
+def load_catalogue() -> dict[str, FeatureDef]:
+    """Import every feature family so the registry is complete; return the catalogue."""
+    for mod in _CATALOGUE_MODULES:
+        importlib.import_module(mod)
+    return CATALOGUE
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (tuple, list)):
+        return "-".join(_fmt(x) for x in v)
+    return str(v)
+
+
+@dataclass(frozen=True)
+class FeatureInstance:
+    """One configured feature of a :class:`FeatureSet`.
+
+    Attributes
+    ----------
+    name : str
+        Catalogue name (``workbench.features.catalogue()``).
+    params : dict
+        Full parameters (defaults filled in).
+    columns : tuple of str
+        Output column names, e.g. ``("macd_12_26_9_line", "macd_12_26_9_signal", ...)``.
+    """
+
+    name: str
+    params: dict
+    columns: tuple[str, ...]
+
+    @property
+    def definition(self) -> FeatureDef:
+        """The catalogue entry."""
+        return CATALOGUE[self.name]
+
+
+def _parse(item: Any, where: str) -> FeatureInstance:
+    load_catalogue()
+    if isinstance(item, FeatureInstance):
+        return item
+    if isinstance(item, str):
+        name, given, alias = item, {}, None
+    elif isinstance(item, Mapping):
+        item = dict(item)
+        name = item.pop("name", None)
+        alias = item.pop("alias", None)
+        given = item.pop("params", item)
+    elif isinstance(item, (tuple, list)) and len(item) in (2, 3) and isinstance(item[0], str):
+        name, given = item[0], dict(item[1])
+        alias = item[2] if len(item) == 3 else None
+    else:
+        raise ValueError(f"{where}: a feature must be a name, (name, params) or a mapping, "
+                         f"got {item!r}")
+    if name not in CATALOGUE:
+        raise ValueError(f"{where}: unknown feature {name!r}; known: {sorted(CATALOGUE)}")
+    d = CATALOGUE[name]
+    unknown = sorted(set(given) - set(d.params))
+    if unknown:
+        raise ValueError(f"{where}: feature {name!r} has no parameter(s) {unknown}; "
+                         f"its parameters are {sorted(d.params)}")
+    params = {**d.params, **given}
+    if alias is None:
+        first = next(iter(d.params), None)
+        quiet = {k for k in d.params
+                 if k == "market" or ((k in _QUIET_PARAMS or k == "span") and k != first)}
+        parts = [name] + [_fmt(v) for k, v in params.items()
+                          if k not in quiet or given.get(k, d.params[k]) != d.params[k]]
+        alias = "_".join(parts)
+    cols = tuple(alias if o == "" else f"{alias}_{o}" for o in d.outputs)
+    return FeatureInstance(name, params, cols)
+
+
+@dataclass
+class FeatureBlock:
+    """A computed feature block.
+
+    Attributes
+    ----------
+    storage : numpy.ndarray, shape (F, T, N)
+        One contiguous (T, N) slab per feature.
+    columns : tuple of str, length F
+        Feature names.
+    index : pandas.DatetimeIndex or None
+        Timestamps (length T).
+    symbols : tuple of str, length N
+        Asset names.
+    """
+
+    storage: np.ndarray
+    columns: tuple[str, ...]
+    index: pd.DatetimeIndex | None
+    symbols: tuple[str, ...]
+
+    @property
+    def values(self) -> np.ndarray:
+        """The block as (T, N, F) (a view of :attr:`storage`; no copy)."""
+        return self.storage.transpose(1, 2, 0)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(T, N, F)``."""
+        F, T, N = self.storage.shape
+        return T, N, F
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        """One feature as a (T, N) array.
+
+        Raises
+        ------
+        KeyError
+            If ``column`` is not in :attr:`columns` (the message lists them).
+        """
+        try:
+            return self.storage[self.columns.index(column)]
+        except ValueError:
+            raise KeyError(f"no feature column {column!r}; columns: {list(self.columns)}") \
+                from None
+
+    def to_pandas(self, layout: str = "long") -> pd.DataFrame:
+        """Convert to pandas.
+
+        Parameters
+        ----------
+        layout : {"long", "wide"}
+            ``"long"``: rows indexed by (timestamp, symbol), one column per feature
+            (rows where every feature is NaN are dropped). ``"wide"``: rows indexed by
+            timestamp, columns a (feature, symbol) MultiIndex.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ValueError
+            On an unknown layout.
+        """
+        F, T, N = self.storage.shape
+        index = self.index if self.index is not None else pd.RangeIndex(T, name="t")
+        if layout == "wide":
+            cols = pd.MultiIndex.from_product([self.columns, self.symbols],
+                                              names=["feature", "symbol"])
+            return pd.DataFrame(self.storage.transpose(1, 0, 2).reshape(T, F * N),
+                                index=index, columns=cols)
+        if layout == "long":
+            mi = pd.MultiIndex.from_product([index, self.symbols], names=["timestamp", "symbol"])
+            df = pd.DataFrame(self.values.reshape(T * N, F), index=mi, columns=self.columns)
+            return df.dropna(how="all")
+        raise ValueError(f"layout must be 'long' or 'wide', got {layout!r}")
+
+    def to_xarray(self):
+        """Convert to an ``xarray.DataArray`` with dims ``(time, symbol, feature)``.
+
+        The ``time`` coordinate holds the UTC timestamps as naive ``datetime64[ns]``.
+        """
+        import xarray as xr
+
+        T = self.storage.shape[1]
+        time = (np.asarray(self.index.tz_convert(None)) if self.index is not None
+                else np.arange(T))
+        return xr.DataArray(self.values, dims=("time", "symbol", "feature"),
+                            coords={"time": time, "symbol": list(self.symbols),
+                                    "feature": list(self.columns)}, name="features")
+
+
+class FeatureSet(param.Parameterized):
+    """Which catalogue features to compute, with which windows, dtype and backend.
+
+    Examples
+    --------
+    >>> fs = FeatureSet(features=["rsi", ("rolling_volatility", {"window": 60}),
+    ...                           ("macd", {"fast": 8, "slow": 24, "signal": 9})])
+    >>> block = fs.compute(bars)            # (T, N, F) with named columns
+    >>> block.to_pandas().head()
+
+    Notes
+    -----
+    Work is chunked over assets (``chunk_assets`` at a time) and each chunk's outputs
+    are written straight into the preallocated block, so peak memory stays near the
+    output block plus one chunk. Cross-asset features receive the market asset's column
+    with every chunk; the mean pairwise correlation is computed once on the full panel.
+    """
+
+    features = param.List(default=[], doc=(
+        "Catalogue features: names ('rsi'), (name, params) pairs "
+        "(('rsi', {'period': 9})) or mappings {'name': ..., 'params': ..., 'alias': ...}."))
+    dtype: Any = param.Selector(default="float64", objects=["float64", "float32"],
+                           doc="Floating type of the output block.")
+    backend: Any = param.Selector(default="auto", objects=["auto", "cpu", "cupy"],
+                             doc="Kernel backend: CuPy when available under 'auto', else numba.")
+    chunk_assets = param.Integer(default=256, bounds=(1, None),
+                                 doc="Assets computed per chunk (bounds temporary memory).")
+    market = param.String(default=None, allow_None=True,
+                          doc="Market symbol for correlation/beta (default: the first symbol).")
+
+    def instances(self) -> list[FeatureInstance]:
+        """Validated feature instances, in order.
+
+        Raises
+        ------
+        ValueError
+            On an unknown feature or parameter, or duplicate column names.
+        """
+        out = [_parse(item, f"features[{k}]") for k, item in enumerate(self.features)]
+        seen: dict[str, int] = {}
+        for k, inst in enumerate(out):
+            for c in inst.columns:
+                if c in seen:
+                    raise ValueError(f"features[{k}] repeats column {c!r} of "
+                                     f"features[{seen[c]}]; give it an alias")
+                seen[c] = k
+        return out
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """All output columns, in order."""
+        return tuple(c for inst in self.instances() for c in inst.columns)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Input fields the features need."""
+        need: list[str] = []
+        for inst in self.instances():
+            need += [f for f in inst.definition.inputs if f not in need]
+        return tuple(need)
+
+    # -- presets -------------------------------------------------------------
+    @classmethod
+    def deep_momentum(cls, **kw) -> FeatureSet:
+        """Deep-momentum inputs: normalised returns (1..252 days) and Baz MACD signals."""
+        feats: list[Any] = [("normalised_return", {"horizon": h}) for h in (1, 21, 63, 126, 252)]
+        feats += [("macd_signal", {"short": s, "long": lg}) for s, lg in ((8, 24), (16, 48),
+                                                                          (32, 96))]
+        return cls(features=feats, **kw)
+
+    @classmethod
+    def benchmark(cls, **kw) -> FeatureSet:
+        """The benchmark subset: RSI, MACD, Bollinger, EMA, rolling std and two ROCs."""
+        return cls(features=["rsi", "macd", "bollinger", "ema", "rolling_std",
+                             ("roc", {"period": 10}), ("roc", {"period": 20})], **kw)
+
+    @classmethod
+    def full(cls, *, order_book: bool = False, **kw) -> FeatureSet:
+        """The whole OHLCV catalogue with standard windows (plus L2 features if asked)."""
+        load_catalogue()
+        feats: list[Any] = []
+        for name, d in CATALOGUE.items():
+            if d.group == "order-book" and not order_book:
+                continue
+            if name == "rolling_volatility":
+                feats += [(name, {"window": w}) for w in (5, 20, 60)]
+            elif name == "normalised_return":
+                feats += [(name, {"horizon": h}) for h in (1, 21, 63, 126, 252)]
+            elif name == "macd_signal":
+                feats += [(name, {"short": s, "long": lg})
+                          for s, lg in ((8, 24), (16, 48), (32, 96))]
+            elif name == "roc":
+                feats += [(name, {"period": p}) for p in (10, 20)]
+            else:
+                feats.append(name)
+        return cls(features=feats, **kw)
+
+    # -- compute -------------------------------------------------------------
+    def _arrays(self, data: Any, book: Any) -> tuple[dict[str, np.ndarray], Any, tuple]:
+        arrays: dict[str, np.ndarray] = {}
+        index, symbols = None, None
+        if hasattr(data, "FIELDS") and hasattr(data, "field"):  # a Bars panel
+            arrays.update({f: np.asarray(data.field(f)) for f in data.FIELDS})
+            index, symbols = data.index, tuple(data.symbols)
+        elif isinstance(data, Mapping):
+            arrays.update({k: np.asarray(v) for k, v in data.items()})
+        elif data is not None:
+            raise ValueError(f"data must be a Bars panel or a mapping of field -> (T, N) array, "
+                             f"got {type(data).__name__}")
+        if book is not None:
+            arrays.update({f: np.asarray(getattr(book, f)) for f in _BOOK_FIELDS})
+            if index is None:
+                index, symbols = book.index, tuple(book.symbols)
+        if not arrays:
+            raise ValueError("no input data: pass a Bars panel, a mapping of arrays, or a book")
+        first = next(iter(arrays.values()))
+        T, N = first.shape[:2]
+        for k, v in arrays.items():
+            if v.shape[:2] != (T, N):
+                raise ValueError(f"input {k!r} has shape {v.shape}, expected (T, N) = {(T, N)}")
+        if symbols is None:
+            symbols = tuple(f"x{j}" for j in range(N))
+        return arrays, index, symbols
+
+    def _market(self, symbols: Sequence[str]) -> int:
+        if self.market is None:
+            return 0
+        if self.market not in symbols:
+            raise ValueError(f"market {self.market!r} is not among the symbols {list(symbols)}")
+        return list(symbols).index(self.market)
+
+    def _chunks(self, N: int, chunk: int | None) -> Iterator[slice]:
+        step = int(chunk or self.chunk_assets)
+        for j0 in range(0, N, step):
+            yield slice(j0, min(N, j0 + step))
+
+    def _compute_chunk(self, insts, arrays, cols: slice, mkt: int, out: np.ndarray,
+                       full_cache: dict) -> None:
+        """Fill ``out[f, :, 0:len(cols)]`` for the assets in ``cols``."""
+        f = 0
+        for inst in insts:
+            d = inst.definition
+            p = dict(inst.params)
+            nout = len(inst.columns)
+            if d.name == "mean_pairwise_correlation":
+                if "mpc" not in full_cache:
+                    full_cache["mpc"] = d.batch(arrays["close"], backend=self.backend, **p)
+                res: Any = (full_cache["mpc"][:, None],)
+            elif "market" in d.params:
+                ins = [np.column_stack([arrays[k][:, cols], arrays[k][:, mkt]])
+                       for k in d.inputs]
+                p["market"] = ins[0].shape[1] - 1
+                res = d.batch(*ins, backend=self.backend, **p)
+                res = tuple(r[:, :-1] for r in (res if isinstance(res, tuple) else (res,)))
+            else:
+                ins = [np.ascontiguousarray(arrays[k][:, cols]) for k in d.inputs]
+                res = d.batch(*ins, backend=self.backend, **p)
+                res = res if isinstance(res, tuple) else (res,)
+            if len(res) != nout:
+                raise RuntimeError(f"feature {d.name!r} returned {len(res)} outputs, "
+                                   f"its catalogue entry declares {nout}")
+            for k in range(nout):
+                r = res[k]
+                if hasattr(r, "get") and not isinstance(r, np.ndarray):  # cupy -> host
+                    r = r.get()
+                out[f + k] = r
+            f += nout
+
+    def compute(self, data: Any = None, *, book: Any = None) -> FeatureBlock:
+        """Compute every feature into one block.
+
+        Parameters
+        ----------
+        data : workbench.data.Bars or mapping of str to numpy.ndarray
+            OHLCV panel ((T, N) fields ``open high low close volume``; NaN = no bar).
+        book : workbench.data.OrderBook, optional
+            L2 snapshots ((T, N, k) ``bid_px ask_px bid_sz ask_sz``) for order-book
+            features, on the same timestamps and symbols as ``data``.
+
+        Returns
+        -------
+        FeatureBlock
+            Values (T, N, F) in :attr:`dtype`, columns :attr:`columns`.
+
+        Raises
+        ------
+        ValueError
+            If a feature's input field is missing, shapes disagree, or the spec is invalid.
+        """
+        insts = self.instances()
+        arrays, index, symbols = self._arrays(data, book)
+        for inst in insts:
+            missing = [f for f in inst.definition.inputs if f not in arrays]
+            if missing:
+                raise ValueError(f"feature {inst.name!r} needs input field(s) {missing}, "
+                                 f"which the data does not provide")
+        T, N = next(iter(arrays.values())).shape[:2]
+        F = sum(len(i.columns) for i in insts)
+        storage = np.empty((F, T, N), dtype=np.dtype(self.dtype))
+        mkt = self._market(symbols)
+        cache: dict = {}
+        for cols in self._chunks(N, None):
+            self._compute_chunk(insts, arrays, cols, mkt, storage[:, :, cols], cache)
+        return FeatureBlock(storage, tuple(c for i in insts for c in i.columns), index,
+                            tuple(symbols))
+
+    def write_parquet(self, data: Any, path: str | Path, *, book: Any = None,
+                      chunk_assets: int | None = None) -> Path:
+        """Compute chunk by chunk over assets and append each chunk to one Parquet file.
+
+        The file has the long layout: columns ``timestamp, symbol`` and one column per
+        feature; only (timestamp, symbol) rows where the asset has a bar are written.
+        Peak memory is one chunk's block, never the whole (T, N, F) block.
+
+        Parameters
+        ----------
+        data, book
+            As for :meth:`compute`.
+        path : str or pathlib.Path
+            Destination ``.parquet`` file (overwritten only after success: written to a
+            temporary name first, then renamed).
+        chunk_assets : int, optional
+            Assets per chunk (default :attr:`chunk_assets`).
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        insts = self.instances()
+        arrays, index, symbols = self._arrays(data, book)
+        T, N = next(iter(arrays.values())).shape[:2]
+        columns = [c for i in insts for c in i.columns]
+        F = len(columns)
+        mkt = self._market(symbols)
+        ts = (np.asarray(index) if index is not None else np.arange(T))
+        present = np.isfinite(arrays["close"]) if "close" in arrays else np.ones((T, N), bool)
+        path = Path(path)
+        tmp = path.with_name(path.name + ".partial")
+        ftype = pa.float64() if self.dtype == "float64" else pa.float32()
+        schema = pa.schema([("timestamp", pa.array(ts[:1]).type), ("symbol", pa.string())]
+                           + [(c, ftype) for c in columns])
+        cache: dict = {}
+        try:
+            with pq.ParquetWriter(str(tmp), schema) as writer:
+                for cols in self._chunks(N, chunk_assets):
+                    n = cols.stop - cols.start
+                    block = np.empty((F, T, n), dtype=np.dtype(self.dtype))
+                    self._compute_chunk(insts, arrays, cols, mkt, block, cache)
+                    rows_t, rows_j = np.nonzero(present[:, cols])
+                    order = np.lexsort((rows_t, rows_j))  # symbol-major within the chunk
+                    rows_t, rows_j = rows_t[order], rows_j[order]
+                    data_cols = {"timestamp": ts[rows_t],
+                                 "symbol": np.asarray(symbols[cols], dtype=object)[rows_j]}
+                    for f, c in enumerate(columns):
+                        data_cols[c] = block[f][rows_t, rows_j]
+                    writer.write_table(pa.table(data_cols, schema=schema))
+                    del block
+            tmp.replace(path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return path
