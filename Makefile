@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5006
 
-.PHONY: setup report report-quick test test-fast lab app bench lint clean-venv
+.PHONY: setup report report-quick test test-fast lab app explorer bench bench-quick lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ lab: setup  ## JupyterLab on the notebooks
 
 app: setup  ## Panel backtest viewer over the report runs
 	$(BIN)/panel serve widgets/backtest_viewer.py --port $(PORT) --address 127.0.0.1
+
+explorer: setup  ## Panel feature explorer on the bundled daily universe
+	$(BIN)/panel serve widgets/feature_explorer.py --port $(PORT) --address 127.0.0.1
+
+bench: setup  ## feature-engine benchmark -> benchmarks/results/features.json
+	$(BIN)/python benchmarks/bench_features.py $(BENCH_ARGS)
+
+bench-quick: setup
+	$(BIN)/python benchmarks/bench_features.py --quick
 
 lint: setup
 	$(BIN)/ruff check workbench widgets tests benchmarks tools
