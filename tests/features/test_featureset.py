@@ -123,3 +123,35 @@ def test_write_parquet_chunk_by_chunk(bars, tmp_path, monkeypatch):
     got = df[df.symbol == "GOOG"].set_index("timestamp")["atr_14"]
     exp = pd.Series(block["atr_14"][:, j], index=bars.index)[bars.mask[:, j]]
     np.testing.assert_array_equal(got.to_numpy(), exp.to_numpy())
+
+
+def test_order_book_features_through_featureset():
+    from workbench.data import OrderBook
+
+    rng = np.random.default_rng(3)
+    T, N, k = 50, 2, 5
+    idx = pd.date_range("2024-01-02 09:30", periods=T, freq="1s", tz="UTC")
+    mid = 100 + np.cumsum(rng.normal(0, 0.01, (T, N)), axis=0)
+    half = 0.01 + 0.005 * rng.random((T, N))
+    steps = 0.01 * np.arange(k)
+    bid_px = (mid - half)[..., None] - steps
+    ask_px = (mid + half)[..., None] + steps
+    bid_sz = rng.integers(1, 100, (T, N, k)).astype(float)
+    ask_sz = rng.integers(1, 100, (T, N, k)).astype(float)
+    book = OrderBook(idx, ("A", "B"), bid_px, ask_px, bid_sz, ask_sz)
+    fs = FeatureSet(features=["spread", "relative_spread", "depth_imbalance", "weighted_mid",
+                              "depth", "price_impact"])
+    block = fs.compute(book=book)
+    assert block.symbols == ("A", "B") and block.index.equals(idx)
+    sp = ask_px[..., 0] - bid_px[..., 0]
+    np.testing.assert_allclose(block["spread"], sp, rtol=1e-12)
+    rel = sp / ((ask_px[..., 0] + bid_px[..., 0]) / 2)
+    np.testing.assert_allclose(block["relative_spread"], rel,
+                               rtol=1e-12)
+    imb = (bid_sz.sum(-1) - ask_sz.sum(-1)) / (bid_sz.sum(-1) + ask_sz.sum(-1))
+    np.testing.assert_allclose(block["depth_imbalance_5"], imb, rtol=1e-12)
+    wm = (bid_px[..., 0] * ask_sz[..., 0] + ask_px[..., 0] * bid_sz[..., 0]) / (
+        bid_sz[..., 0] + ask_sz[..., 0])
+    np.testing.assert_allclose(block["weighted_mid"], wm, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"feature 'spread' needs input field\(s\)"):
+        fs.compute({"close": np.ones((T, N))})
