@@ -276,3 +276,45 @@ def test_order_book_fields_take_levels(monkeypatch):
         fs.update({"bid_px": bid[0, :, 0], "ask_px": ask[0], "close": close[0]})
     with pytest.raises(ValueError, match=r"block field 'ask_px' must have shape \(5, 2, k\)"):
         fs.update_many({"bid_px": bid[1:], "ask_px": ask[1:, :, 0], "close": close[1:]})
+
+
+def test_inf_in_any_field_is_named_and_leaves_state_unchanged():
+    from tests.features.test_ta_parity import random_ohlcv
+
+    d = random_ohlcv(80, 4, seed=9)
+    specs = [("garman_klass", {"window": 5}), ("vwap", {"window": 5}), ("obv", {})]
+    fs = FeatureStream(specs, _symbols(4))
+    ref = FeatureStream(specs, _symbols(4))
+    for t in range(40):
+        bar = {k: v[t] for k, v in d.items()}
+        np.testing.assert_array_equal(fs.update(bar), ref.update(bar))
+    for name in ("open", "low", "volume"):
+        bar = {k: v[40].copy() for k, v in d.items()}
+        bar[name][2] = -np.inf
+        with pytest.raises(ValueError, match=f"bar field '{name}' contains \\+/-inf"):
+            fs.update(bar)
+    # integer input is accepted and cast; the stream then continues as the reference
+    for t in range(40, 80):
+        bar = {k: v[t] for k, v in d.items()}
+        bar["volume"] = bar["volume"].astype(np.int64)
+        np.testing.assert_array_equal(fs.update(bar), ref.update({k: v[t] for k, v in d.items()}))
+
+
+def test_full_catalogue_stream_matches_batch_bitwise():
+    from tests.features.test_ta_parity import random_ohlcv, with_holes
+    from workbench.features._featureset import FeatureSet
+
+    d = with_holes(random_ohlcv(150, 7, seed=4), seed=6, frac=0.05, lead=30)
+    fset = FeatureSet.full()
+    fs = FeatureStream(fset, _symbols(7))
+    got = fs.update_many({f: d[f] for f in fs.fields})
+    for k, (name, params) in enumerate(fs.specs):
+        defn = get(name)
+        b = defn.batch(*(d[f] for f in defn.inputs), **params)
+        b = b if isinstance(b, tuple) else (b,)
+        c0 = sum(len(get(n).outputs) for n, _ in fs.specs[:k])
+        for m, arr in enumerate(b):
+            arr = np.asarray(arr, dtype=float)
+            if arr.ndim == 1:
+                arr = np.repeat(arr[:, None], 7, axis=1)
+            np.testing.assert_array_equal(got[..., c0 + m], arr, err_msg=f"{name} output {m}")

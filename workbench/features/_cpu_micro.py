@@ -414,99 +414,464 @@ def market_returns_nb(c, mkt):
 # --------------------------------------------------------------------------- #
 # mean pairwise correlation (all pairs i < j, panel-row windows)
 # --------------------------------------------------------------------------- #
+#
+# Per pair (i, j) the co-moments of the rows where both returns are finite slide by
+# Welford removal / addition (``_cm_remove`` / ``_cm_add``) and are recomputed exactly
+# (two-pass, chronological) every ``w`` rows. The pairs are held in two forms:
+#
+# * clean pairs: the two assets had the same validity mask on every row since the
+#   start of the last exact window. Then the pair's count, means, cxx and cyy are the
+#   two assets' own (per-asset state ``A``), and every Welford step on cxy factors into
+#   per-asset terms: removal ``cxy -= ra_i * rb_j``, addition ``cxy += aa_i * ab_j``. Only
+#   cxy is kept per pair, packed row-major (pair ``p(i, j) = off[i] + j - i - 1``), and
+#   a bar updates it with one vectorised loop over j per asset i (rank-1 add/remove).
+#   The exact re-sync is then ``cxy = D^T D`` over the centred window ``D``, summed
+#   row by row in time order. The per-asset test "x constant over the window" equals
+#   the pair's (same counted rows).
+# * dirty pairs (a bar where exactly one of the two has a return): full per-pair state
+#   in ``dst`` (the arithmetic of the per-pair kernel), materialised from the clean
+#   state when the masks first differ, with the flat-series tracking replayed over the
+#   window (its test depends on the window's values only). A dirty pair turns clean
+#   again at an exact re-sync whose window has equal masks for the two assets.
+#
+# Both forms do every pair's floating-point operations in the per-pair order, so the
+# result does not depend on which form a pair is in. The mean over pairs is summed in
+# ``_PAIR_BLOCKS`` blocks of consecutive pairs (each block in pair order, then the
+# blocks in order): fixed, so batch and stream agree bit for bit.
+
+#: number of pair blocks of the reduction (fixed, so the batch and stream sums share one order)
+_PAIR_BLOCKS = 16
 
 
-@njit(cache=True)
-def mpc_block(rnew, rold, has_old, win, s0, resync, cnew, t, w, minp, p0, p1, pi, pj,
-              n, mx, my, cxx, cyy, cxy, lastx, lasty, lastrow, chx, chy):
-    """Update pairs ``[p0, p1)`` with one panel row; return (sum, count) of defined correlations.
+@njit(cache=True, inline="always", error_model="numpy")
+def _cma(n, mx, my, cxx, cyy, cxy, x, y):
+    """Welford addition of the pair (x, y) on scalars (as :func:`_cm_add`)."""
+    nn = n + 1.0
+    dx = x - mx
+    dy = y - my
+    mxn = mx + dx / nn
+    myn = my + dy / nn
+    return nn, mxn, myn, cxx + dx * (x - mxn), cyy + dy * (y - myn), cxy + dx * (y - myn)
 
-    ``rnew``/``rold``: (N,) returns entering / leaving the window (``rold`` used when
-    ``has_old``); ``win``: (w, N) returns of the window's rows, chronological row k at
-    ``win[(s0 + k) % w]`` (read when ``resync``: exact two-pass recomputation);
-    ``cnew``: (N,) closes of this row (a pair counts only where both assets have a bar).
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _cmr(n, mx, my, cxx, cyy, cxy, x, y):
+    """Welford removal of the pair (x, y) on scalars (as :func:`_cm_remove`)."""
+    nn = n - 1.0
+    if nn <= 0.0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    mxn = mx - (x - mx) / nn
+    myn = my - (y - my) / nn
+    return (nn, mxn, myn, cxx - (x - mxn) * (x - mx), cyy - (y - myn) * (y - my),
+            cxy - (x - mxn) * (y - my))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pair_corr(n, cxx, cyy, cxy, chx, chy, lo, minp):
+    """Clipped correlation of a pair, NaN where not defined (as the per-pair kernel)."""
+    if n >= minp and chx >= lo and chy >= lo and cxx > 0.0 and cyy > 0.0:
+        rc = cxy / math.sqrt(cxx * cyy)
+        return 1.0 if rc > 1.0 else (-1.0 if rc < -1.0 else rc)
+    return NAN
+
+
+@njit(cache=True, error_model="numpy")
+def _mpc_dirty_add(i, j, p, t, w, win, M, A, cxy, dflag, dlist, nd, dst):
+    """Turn the clean pair ``p = (i, j)`` dirty at the start of row ``t``.
+
+    Its Welford state is the clean one (per-asset state and ``cxy[p]``); its
+    flat-series tracking is replayed from rows ``t-w+1 .. t-1`` of the window.
     """
-    lo = t - w + 1
-    acc = 0.0
-    cntd = 0.0
-    for p in range(p0, p1):
-        i = pi[p]
-        j = pj[p]
+    dst[p, 0] = A[0, i]
+    dst[p, 1] = A[1, i]
+    dst[p, 2] = A[1, j]
+    dst[p, 3] = A[2, i]
+    dst[p, 4] = A[2, j]
+    dst[p, 5] = cxy[p]
+    lx = 0.0
+    ly = 0.0
+    lr = float(_NEVER)
+    chx = float(_NEVER)
+    chy = float(_NEVER)
+    for u in range(max(0, t - w + 1), t):
+        row = win[u % M]
+        x = row[i]
+        y = row[j]
+        if x == x and y == y:
+            if lr != _NEVER:
+                if x != lx:
+                    chx = lr
+                if y != ly:
+                    chy = lr
+            lx = x
+            ly = y
+            lr = float(u)
+    dst[p, 6] = lx
+    dst[p, 7] = ly
+    dst[p, 8] = lr
+    dst[p, 9] = chx
+    dst[p, 10] = chy
+    dst[p, 11] = i
+    dst[p, 12] = j
+    dflag[p] = 1
+    dlist[nd[0]] = p
+    nd[0] += 1
+
+
+@njit(cache=True, error_model="numpy")
+def mpc_row(rnew, rold, has_old, win, M, cnew, t, w, minp, off, bounds, A, S, cxy, rc, dflag,
+            dlist, nd, dst, lst, D, words, red):
+    """Advance the mean pairwise correlation by panel row ``t``; return its value.
+
+    ``rnew``/``rold``: (N,) log returns entering / leaving the window (``rold`` read when
+    ``has_old``); row ``u`` of the window (``t-w+1 <= u <= t``) is ``win[u % M]`` (the
+    (T, N) panel with ``M = T``, or a ring of ``M = w`` rows); ``cnew``: (N,) closes of
+    row ``t`` (a pair counts only where both assets have a bar). State: ``A`` (6, N)
+    per-asset count, mean, cxx, flat tracking (last value, its row, change row);
+    ``cxy`` (P,) clean pairs' co-moment; ``dflag``/``dlist``/``nd``/``dst`` (P, 13)
+    the dirty pairs. Scratch: ``S`` (6, N), ``rc`` (P,), ``lst`` (N,) int64, ``D``
+    (w, N), ``words`` (nw, N) uint64, ``red`` (2, nblk). See the comment above.
+    """
+    N = rnew.shape[0]
+    lo = float(t - w + 1)
+    resync = (t + 1) % w == 0
+    # 1. clean pairs whose masks differ at this row turn dirty (before any update)
+    nv = 0
+    for i in range(N):
+        x = rnew[i]
+        nv += x == x
+    if 0 < nv < N:
+        want = nv * 2 < N  # the minority: valid assets if fewer, else the invalid ones
+        nm = 0
+        for i in range(N):
+            x = rnew[i]
+            if (x == x) == want:
+                lst[nm] = i
+                nm += 1
+        for k in range(nm):
+            a = lst[k]
+            for b in range(N):
+                y = rnew[b]
+                if (y == y) != want:
+                    i = a if a < b else b
+                    j = b if a < b else a
+                    p = off[i] + j - i - 1
+                    if dflag[p] == 0:
+                        _mpc_dirty_add(i, j, p, t, w, win, M, A, cxy, dflag, dlist, nd, dst)
+    # 2. per-asset Welford removal / addition and flat tracking; rank-1 factors in S
+    ra = S[0]
+    rb = S[1]
+    aa = S[2]
+    ab = S[3]
+    fl = S[4]  # bit 1: removal, 2: removal emptied the window, 4: addition
+    for i in range(N):
+        n = A[0, i]
+        m = A[1, i]
+        c = A[2, i]
+        f = 0.0
+        ra[i] = 0.0
+        rb[i] = 0.0
+        aa[i] = 0.0
+        ab[i] = 0.0
+        if has_old:
+            x = rold[i]
+            if x == x:
+                nn = n - 1.0
+                if nn <= 0.0:
+                    n = 0.0
+                    m = 0.0
+                    c = 0.0
+                    f = 3.0
+                else:
+                    mn = m - (x - m) / nn
+                    ra[i] = x - mn
+                    rb[i] = x - m
+                    c = c - (x - mn) * (x - m)
+                    n = nn
+                    m = mn
+                    f = 1.0
+        x = rnew[i]
+        if x == x:
+            nn = n + 1.0
+            dx = x - m
+            mn = m + dx / nn
+            aa[i] = dx
+            ab[i] = x - mn
+            c = c + dx * (x - mn)
+            n = nn
+            m = mn
+            f += 4.0
+            lr = A[4, i]
+            if lr != _NEVER and x != A[3, i]:
+                A[5, i] = lr
+            A[3, i] = x
+            A[4, i] = t
+        A[0, i] = n
+        A[1, i] = m
+        A[2, i] = c
+        fl[i] = f
+    # 3. dirty pairs: the per-pair kernel's steps
+    ndirty = nd[0]
+    for k in range(ndirty):
+        p = dlist[k]
+        i = int(dst[p, 11])
+        j = int(dst[p, 12])
+        n, mx, my, sxx, syy, sxy = dst[p, 0], dst[p, 1], dst[p, 2], dst[p, 3], dst[p, 4], dst[p, 5]
         if has_old:
             xo = rold[i]
             yo = rold[j]
             if xo == xo and yo == yo:
-                _cm_remove(p, xo, yo, n, mx, my, cxx, cyy, cxy)
+                n, mx, my, sxx, syy, sxy = _cmr(n, mx, my, sxx, syy, sxy, xo, yo)
         x = rnew[i]
         y = rnew[j]
         if x == x and y == y:
-            _cm_add(p, x, y, n, mx, my, cxx, cyy, cxy)
-            _flat_track(p, x, y, t, lastx, lasty, lastrow, chx, chy)
-        if resync:
-            nn = 0.0
-            sx = 0.0
-            sy = 0.0
-            for k in range(w):
-                q = (s0 + k) % w
-                a = win[q, i]
-                b = win[q, j]
-                if a == a and b == b:
-                    nn += 1.0
-                    sx += a
-                    sy += b
-            ax = sx / nn if nn > 0.0 else 0.0
-            ay = sy / nn if nn > 0.0 else 0.0
-            sxx = 0.0
-            syy = 0.0
-            sxy = 0.0
-            for k in range(w):
-                q = (s0 + k) % w
-                a = win[q, i]
-                b = win[q, j]
-                if a == a and b == b:
-                    sxx += (a - ax) * (a - ax)
-                    syy += (b - ay) * (b - ay)
-                    sxy += (a - ax) * (b - ay)
-            n[p] = nn
-            mx[p] = ax
-            my[p] = ay
-            cxx[p] = sxx
-            cyy[p] = syy
-            cxy[p] = sxy
-        ci = cnew[i]
-        cj = cnew[j]
-        if (ci == ci and cj == cj and n[p] >= minp and chx[p] >= lo and chy[p] >= lo
-                and cxx[p] > 0.0 and cyy[p] > 0.0):
-            rc = cxy[p] / math.sqrt(cxx[p] * cyy[p])
-            rc = 1.0 if rc > 1.0 else (-1.0 if rc < -1.0 else rc)
-            acc += rc
-            cntd += 1.0
-    return acc, cntd
+            n, mx, my, sxx, syy, sxy = _cma(n, mx, my, sxx, syy, sxy, x, y)
+            lr = dst[p, 8]
+            if lr != _NEVER:
+                if x != dst[p, 6]:
+                    dst[p, 9] = lr
+                if y != dst[p, 7]:
+                    dst[p, 10] = lr
+            dst[p, 6] = x
+            dst[p, 7] = y
+            dst[p, 8] = t
+        dst[p, 0] = n
+        dst[p, 1] = mx
+        dst[p, 2] = my
+        dst[p, 3] = sxx
+        dst[p, 4] = syy
+        dst[p, 5] = sxy
+    # 4. exact re-sync every w rows, else the rank-1 update of the clean pairs' cxy
+    if resync:
+        _mpc_resync(t, w, win, M, A, cxy, dflag, dlist, nd, dst, off, D, words)
+    else:
+        for i in range(N - 1):
+            f = fl[i]
+            if f == 0.0:
+                continue
+            # packed row of asset i against j = i+1 .. N-1 (1-D slices: the loops vectorise)
+            n = N - i - 1
+            c = cxy[off[i]:off[i] + n]
+            a = ra[i]
+            b = aa[i]
+            rj = rb[i + 1:]
+            aj = ab[i + 1:]
+            if f == 5.0:  # removal and addition (the usual bar)
+                for k in range(n):
+                    c[k] = (c[k] - a * rj[k]) + b * aj[k]
+            elif f == 1.0:
+                for k in range(n):
+                    c[k] = c[k] - a * rj[k]
+            elif f == 4.0:
+                for k in range(n):
+                    c[k] = c[k] + b * aj[k]
+            elif f == 7.0:  # the removal emptied the window (cxy reset to 0), then addition
+                for k in range(n):
+                    c[k] = 0.0 + b * aj[k]
+            else:
+                for k in range(n):
+                    c[k] = 0.0
+    # 5. correlations: clean pairs from the per-asset terms, then the dirty pairs'
+    e = S[5]
+    for i in range(N):
+        ok = (cnew[i] == cnew[i] and A[0, i] >= minp and A[5, i] >= lo and A[2, i] > 0.0)
+        e[i] = 1.0 if ok else 0.0
+    cc = A[2]
+    for i in range(N - 1):
+        n = N - i - 1
+        o = rc[off[i]:off[i] + n]
+        if e[i] == 0.0:
+            for k in range(n):
+                o[k] = NAN
+            continue
+        c = cxy[off[i]:off[i] + n]
+        cj = cc[i + 1:]
+        ej = e[i + 1:]
+        ci = cc[i]
+        for k in range(n):
+            v = c[k] / math.sqrt(ci * cj[k])
+            v = 1.0 if v > 1.0 else (-1.0 if v < -1.0 else v)
+            o[k] = v if ej[k] != 0.0 else NAN
+    ndirty = nd[0]
+    for k in range(ndirty):
+        p = dlist[k]
+        i = int(dst[p, 11])
+        j = int(dst[p, 12])
+        if cnew[i] == cnew[i] and cnew[j] == cnew[j]:
+            rc[p] = _pair_corr(dst[p, 0], dst[p, 3], dst[p, 4], dst[p, 5], dst[p, 9],
+                               dst[p, 10], lo, minp)
+        else:
+            rc[p] = NAN
+    return _mpc_reduce(rc, bounds, red)
 
 
-@njit(cache=True, parallel=True)
-def mpc_nb(c, r, psum, pcnt, w, minp, bounds, pi, pj, n, mx, my, cxx, cyy, cxy,
-           lastx, lasty, lastrow, chx, chy):
-    """Batch driver: ``prange`` over pair blocks ``[bounds[k], bounds[k+1])``, time inner.
+@njit(cache=True, inline="always", error_model="numpy")
+def _sum4(x0, x1, x2, x3, L):
+    """Sums of the finite values of ``x0[:L]`` .. ``x3[:L]``, each in order (4 chains)."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for k in range(L):
+        v0 = x0[k]
+        v1 = x1[k]
+        v2 = x2[k]
+        v3 = x3[k]
+        # += 0.0 for a NaN is exact: a sum that starts at +0.0 is never -0.0
+        a0 += v0 if v0 == v0 else 0.0
+        a1 += v1 if v1 == v1 else 0.0
+        a2 += v2 if v2 == v2 else 0.0
+        a3 += v3 if v3 == v3 else 0.0
+    return a0, a1, a2, a3
 
-    ``r`` is the (T, N) log-return panel; block partial sums/counts go to ``psum``/
-    ``pcnt`` (nblk, T) and are reduced by the caller in block order.
+
+@njit(cache=True, error_model="numpy")
+def _mpc_reduce(rc, bounds, red):
+    """Mean of the finite ``rc``: each block's sum in pair order, then the blocks in order.
+
+    The blocks' first ``L`` (the shortest block's length) terms are summed four blocks
+    at a time (independent chains instead of one latency-bound chain), then each
+    block's tail; counts of finite terms per block separately (exact integers).
     """
-    T = c.shape[0]
-    nblk = bounds.shape[0] - 1
-    for kb in prange(nblk):
-        p0 = bounds[kb]
-        p1 = bounds[kb + 1]
-        for t in range(T):
-            has_old = t >= w
-            t_old = t - w if has_old else 0
-            resync = (t + 1) % w == 0
-            t_win = t - w + 1 if t + 1 >= w else 0
-            a, b = mpc_block(r[t], r[t_old], has_old, r[t_win:t_win + w], 0, resync, c[t], t,
-                             w, minp, p0, p1, pi, pj, n, mx, my, cxx, cyy, cxy, lastx, lasty,
-                             lastrow, chx, chy)
-            psum[kb, t] = a
-            pcnt[kb, t] = b
+    nb = bounds.shape[0] - 1
+    acc = red[0]
+    cnt = red[1]
+    L = bounds[1] - bounds[0]
+    for b in range(nb):
+        L = min(L, bounds[b + 1] - bounds[b])
+    b = 0
+    while b + 4 <= nb:
+        s0, s1, s2, s3 = _sum4(rc[bounds[b]:], rc[bounds[b + 1]:], rc[bounds[b + 2]:],
+                               rc[bounds[b + 3]:], L)
+        acc[b] = s0
+        acc[b + 1] = s1
+        acc[b + 2] = s2
+        acc[b + 3] = s3
+        b += 4
+    for b2 in range(b, nb):
+        x = rc[bounds[b2]:]
+        a = 0.0
+        for k in range(L):
+            v = x[k]
+            a += v if v == v else 0.0
+        acc[b2] = a
+    for b in range(nb):
+        x = rc[bounds[b]:bounds[b + 1]]
+        a = acc[b]
+        for k in range(L, x.shape[0]):
+            v = x[k]
+            if v == v:
+                a += v
+        acc[b] = a
+        c = 0
+        for k in range(x.shape[0]):
+            c += x[k] == x[k]
+        cnt[b] = c
+    s = acc[0]
+    c = cnt[0]
+    for b in range(1, nb):
+        s += acc[b]
+        c += cnt[b]
+    return s / c if c > 0.0 else NAN
+
+
+@njit(cache=True, error_model="numpy")
+def _mpc_resync(t, w, win, M, A, cxy, dflag, dlist, nd, dst, off, D, words):
+    """Exact two-pass co-moments over window rows ``t-w+1 .. t`` (oldest first)."""
+    N = A.shape[1]
+    t0 = t - w + 1
+    # per asset: count, mean, cxx; validity mask words
+    for i in range(N):
+        A[0, i] = 0.0
+        A[1, i] = 0.0
+        A[2, i] = 0.0
+    words[:, :] = 0
+    for k in range(w):
+        row = win[(t0 + k) % M]
+        wk = k >> 6
+        bit = np.uint64(1) << np.uint64(k & 63)
+        for i in range(N):
+            x = row[i]
+            ok = x == x
+            A[0, i] += 1.0 if ok else 0.0
+            A[1, i] += x if ok else 0.0
+            if ok:
+                words[wk, i] |= bit
+    for i in range(N):
+        n = A[0, i]
+        A[1, i] = A[1, i] / n if n > 0.0 else 0.0
+    for k in range(w):
+        row = win[(t0 + k) % M]
+        dk = D[k]
+        for i in range(N):
+            x = row[i]
+            ok = x == x
+            d = x - A[1, i]
+            dk[i] = d if ok else 0.0
+            A[2, i] += d * d if ok else 0.0
+    # clean pairs: cxy = sum over the window's rows of the centred products, in time
+    # order. D is 0 where an asset has no return; a clean pair's two assets have returns
+    # on the same rows, so the other rows add 0 * 0 = +0.0 (exact no-ops: a sum from
+    # +0.0 is never -0.0) and no mask is needed.
+    nw = words.shape[0]
+    for i in range(N - 1):
+        n = N - i - 1
+        c = cxy[off[i]:off[i] + n]
+        for m in range(n):
+            c[m] = 0.0
+        for k in range(w):
+            a = D[k, i]
+            dk = D[k, i + 1:]
+            for m in range(n):
+                c[m] += a * dk[m]
+    # dirty pairs: the per-pair two-pass; clean again where the masks are equal
+    ndirty = nd[0]
+    keep = 0
+    for k in range(ndirty):
+        p = dlist[k]
+        i = int(dst[p, 11])
+        j = int(dst[p, 12])
+        nn = 0.0
+        sx = 0.0
+        sy = 0.0
+        for q in range(w):
+            row = win[(t0 + q) % M]
+            a = row[i]
+            b = row[j]
+            if a == a and b == b:
+                nn += 1.0
+                sx += a
+                sy += b
+        ax = sx / nn if nn > 0.0 else 0.0
+        ay = sy / nn if nn > 0.0 else 0.0
+        sxx = 0.0
+        syy = 0.0
+        sxy = 0.0
+        for q in range(w):
+            row = win[(t0 + q) % M]
+            a = row[i]
+            b = row[j]
+            if a == a and b == b:
+                sxx += (a - ax) * (a - ax)
+                syy += (b - ay) * (b - ay)
+                sxy += (a - ax) * (b - ay)
+        dst[p, 0] = nn
+        dst[p, 1] = ax
+        dst[p, 2] = ay
+        dst[p, 3] = sxx
+        dst[p, 4] = syy
+        dst[p, 5] = sxy
+        same = True
+        for q in range(nw):
+            if words[q, i] != words[q, j]:
+                same = False
+                break
+        if same:
+            dflag[p] = 0
+        else:
+            dlist[keep] = p
+            keep += 1
+    nd[0] = keep
 
 
 @njit(cache=True)
@@ -519,35 +884,56 @@ def log_return_row(c, last, r):
             last[j] = v
 
 
-#: number of pair blocks (fixed, so the batch and stream reductions share one order)
-_PAIR_BLOCKS = 16
+@njit(cache=True, error_model="numpy")
+def mpc_stream_step(c, last, ring, rold, t, w, minp, off, bounds, A, S, cxy, rc, dflag, dlist,
+                    nd, dst, lst, D, words, red):
+    """One streaming bar: log returns of closes ``c`` into the (w, N) ring, then :func:`mpc_row`."""
+    q = t % w
+    row = ring[q]
+    for j in range(c.shape[0]):
+        rold[j] = row[j]
+        v = c[j]
+        row[j] = math.log(v / last[j])
+        if v == v:
+            last[j] = v
+    return mpc_row(row, rold, t >= w, ring, w, c, t, w, minp, off, bounds, A, S, cxy, rc,
+                   dflag, dlist, nd, dst, lst, D, words, red)
 
 
-def pair_layout(N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pair indices ``(pi, pj)`` of all i < j (row-major) and the block bounds."""
-    iu, ju = np.triu_indices(N, k=1)
-    P = iu.shape[0]
+@njit(cache=True, error_model="numpy")
+def mpc_nb(c, r, out, w, minp, off, bounds, A, S, cxy, rc, dflag, dlist, nd, dst, lst, D,
+           words, red):
+    """Batch driver: :func:`mpc_row` for rows 0 .. T-1 of the (T, N) log returns ``r``."""
+    T = c.shape[0]
+    for t in range(T):
+        t_old = t - w if t >= w else 0
+        out[t] = mpc_row(r[t], r[t_old], t >= w, r, T, c[t], t, w, minp, off, bounds, A, S,
+                         cxy, rc, dflag, dlist, nd, dst, lst, D, words, red)
+
+
+def pair_offsets(N: int) -> np.ndarray:
+    """(N,) int64 start of each asset's packed row: pair ``p(i, j) = off[i] + j - i - 1``."""
+    i = np.arange(N, dtype=np.int64)
+    return i * (2 * N - i - 1) // 2
+
+
+def pair_bounds(P: int) -> np.ndarray:
+    """Bounds of the ``_PAIR_BLOCKS`` reduction blocks of ``P`` pairs (fewer if P is small)."""
     nblk = max(1, min(_PAIR_BLOCKS, P))
-    bounds = np.linspace(0, P, nblk + 1).round().astype(np.int64)
-    return iu.astype(np.int64), ju.astype(np.int64), bounds
+    return np.linspace(0, P, nblk + 1).round().astype(np.int64)
 
 
-def pair_state(P: int) -> tuple:
-    """Fresh pair state: n, mx, my, cxx, cyy, cxy, lastx, lasty, lastrow, chx, chy."""
-    z = tuple(np.zeros(P) for _ in range(6))
-    return (*z, np.zeros(P), np.zeros(P), np.full(P, _NEVER, np.int64),
-            np.full(P, _NEVER, np.int64), np.full(P, _NEVER, np.int64))
-
-
-def reduce_pairs(psum: np.ndarray, pcnt: np.ndarray) -> np.ndarray:
-    """Mean over blocks (sequential in block order); NaN where no pair is defined."""
-    s = psum[0].copy()
-    k = pcnt[0].copy()
-    for b in range(1, psum.shape[0]):
-        s += psum[b]
-        k += pcnt[b]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(k > 0, s / np.where(k > 0, k, 1.0), np.nan)
+def mpc_state(N: int, w: int) -> tuple:
+    """Fresh state and scratch of :func:`mpc_row` for N assets: the arguments from ``off``."""
+    P = N * (N - 1) // 2
+    bounds = pair_bounds(P)
+    A = np.zeros((6, N))
+    A[4:] = float(_NEVER)  # flat tracking: no valid value yet
+    dst = np.zeros((P, 13))
+    return (pair_offsets(N), bounds, A, np.zeros((6, N)), np.zeros(P), np.empty(P),
+            np.zeros(P, np.uint8), np.zeros(P, np.int64), np.zeros(1, np.int64), dst,
+            np.zeros(N, np.int64), np.zeros((w, N)), np.zeros(((w + 63) // 64, N), np.uint64),
+            np.zeros((2, bounds.shape[0] - 1)))
 
 
 # --------------------------------------------------------------------------- #
@@ -648,13 +1034,9 @@ def mean_pairwise_correlation(close, window, min_periods):
     if N < 2:
         return np.full(T, np.nan)
     r = log_returns(c)
-    pi, pj, bounds = pair_layout(N)
-    nb = bounds.shape[0] - 1
-    psum = np.zeros((nb, T))
-    pcnt = np.zeros((nb, T))
-    mpc_nb(c, r, psum, pcnt, window, float(min_periods), bounds, pi, pj,
-           *pair_state(pi.shape[0]))
-    return reduce_pairs(psum, pcnt)
+    out = np.empty(T)
+    mpc_nb(c, r, out, window, float(min_periods), *mpc_state(N, window))
+    return out
 
 
 # --------------------------------------------------------------------------- #

@@ -93,7 +93,12 @@ class FeatureStream:
         self.fields = tuple(fields)
         N = len(self.symbols)
         self._shape = (N,)
-        self._in = {f: np.full(N, np.nan) for f in self.fields}
+        # (N,) fields are rows of one matrix: one inf check per bar covers them all
+        flat = [f for f in self.fields if f not in _BOOK_FIELDS]
+        self._mat = np.full((len(flat), N), np.nan)
+        self._flat = tuple(flat)
+        self._in = {f: (self._mat[flat.index(f)] if f in flat else np.full(N, np.nan))
+                    for f in self.fields}
         self._out = np.full((N, self.n_features), np.nan)
         self._res = (self._out if self._dtype == np.float64
                      else np.full((N, self.n_features), np.nan, dtype=self._dtype))
@@ -187,7 +192,8 @@ class FeatureStream:
             except (KeyError, IndexError, TypeError):
                 raise ValueError(f"bar is missing input field {f!r} (needed: "
                                  f"{list(self.fields)})") from None
-            a = np.asarray(a)
+            if type(a) is not np.ndarray:
+                a = np.asarray(a)
             if a.shape != buf.shape:
                 if f in _BOOK_FIELDS and a.ndim == 2 and a.shape[0] == self._shape[0]:
                     # order-book levels: (N, k); a new depth k gets a new buffer
@@ -199,8 +205,12 @@ class FeatureStream:
             if a.dtype.kind not in "fiu":
                 raise ValueError(f"bar field {f!r} must be numeric, got dtype {a.dtype}")
             np.copyto(buf, a, casting="unsafe")
-        for f, buf in self._in.items():  # after the copies: one C call per field
-            if np.isinf(buf).any():
+        # after the copies: one C call for all (N,) fields, one per order-book field
+        if self._flat and np.isinf(self._mat).any():
+            bad = self._flat[int(np.isinf(self._mat).any(axis=1).argmax())]
+            raise ValueError(f"bar field {bad!r} contains +/-inf; use NaN for a missing bar")
+        for f, buf in self._in.items():
+            if f in _BOOK_FIELDS and np.isinf(buf).any():
                 raise ValueError(f"bar field {f!r} contains +/-inf; use NaN for a missing bar")
 
     def update(self, bar: Mapping[str, Any]) -> np.ndarray:

@@ -403,7 +403,7 @@ def mean_pairwise_correlation(
 
     Notes
     -----
-    O(N^2) work per row (compiled; pairs in parallel blocks). Welford co-moments per
+    O(N^2) work per row (compiled; pairs (single-threaded per row)). Welford co-moments per
     pair, recomputed exactly every ``window`` rows. A measure of market-wide
     co-movement (e.g. Pollet & Wilson 2010, "Average correlation and stock market
     returns").
