@@ -403,8 +403,10 @@ def mean_pairwise_correlation(
 
     Notes
     -----
-    O(N^2) work per row (compiled; pairs (single-threaded per row)). Welford co-moments per
-    pair, recomputed exactly every ``window`` rows. A measure of market-wide
+    O(N^2) work per row (compiled, single-threaded per row). Pairs whose assets have bars
+    on the same rows share the assets' own means and variances, so only their co-moment is
+    kept per pair; pairs with holes keep full pairwise-complete state. Everything is
+    recomputed exactly every ``window`` rows. A measure of market-wide
     co-movement (e.g. Pollet & Wilson 2010, "Average correlation and stock market
     returns").
     """
