@@ -20,6 +20,11 @@ import param
 
 from workbench.features._catalogue import CATALOGUE, FeatureDef
 
+#: Close-only features computed by the fused CPU kernel (``_cpu_fused.FUSABLE``; kept
+#: here so planning imports neither numba nor the kernels).
+_FUSABLE = frozenset({"sma", "ema", "rolling_std", "rsi", "macd", "bollinger", "roc",
+                      "momentum", "returns", "log_returns", "rolling_volatility"})
+
 __all__ = ["FeatureBlock", "FeatureInstance", "FeatureSet", "load_catalogue"]
 
 _CATALOGUE_MODULES = (
@@ -31,6 +36,8 @@ _CATALOGUE_MODULES = (
 _QUIET_PARAMS = {"periods_per_year", "scale", "ddof", "min_periods", "price_window",
                  "signal_window", "market"}
 _BOOK_FIELDS = ("bid_px", "ask_px", "bid_sz", "ask_sz")
+#: Fresh blocks of at least this many elements are pre-faulted in parallel.
+_PREFAULT = 1 << 20
 
 
 def load_catalogue() -> dict[str, FeatureDef]:
@@ -337,11 +344,43 @@ class FeatureSet(param.Parameterized):
         for j0 in range(0, N, step):
             yield slice(j0, min(N, j0 + step))
 
+    def _fused_plan(self, insts) -> tuple[Any, frozenset]:
+        """The fused-kernel program for the close-only features it covers, and their indices.
+
+        Features computed by :mod:`workbench.features._cpu_fused` in one pass: those in
+        ``_FUSABLE``, on backend ``"cpu"`` (or ``"auto"`` without a GPU). Parameters are
+        validated as the per-feature functions validate them (same messages).
+        """
+        if not any(inst.name in _FUSABLE for inst in insts):
+            return None, frozenset()
+        from workbench.features import _api
+
+        if self.backend == "cupy" or (self.backend == "auto" and _api.gpu_available()):
+            return None, frozenset()
+        from workbench.features import _cpu_fused
+
+        specs, idx, f = [], [], 0
+        for k, inst in enumerate(insts):
+            nout = len(inst.columns)
+            if inst.name in _FUSABLE:
+                specs.append((inst.name, _fused_params(inst.name, inst.params),
+                              list(range(f, f + nout))))
+                idx.append(k)
+            f += nout
+        return _cpu_fused.plan(specs), frozenset(idx)
+
     def _compute_chunk(self, insts, arrays, cols: slice, mkt: int, out: np.ndarray,
                        full_cache: dict) -> None:
-        """Fill ``out[f, :, 0:len(cols)]`` for the assets in ``cols``."""
+        """Fill ``out[f, :, 0:len(cols)]`` for the assets in ``cols``.
+
+        A :class:`_Fused` entry of ``insts`` (computed by the fused kernel) leaves its
+        slabs alone.
+        """
         f = 0
         for inst in insts:
+            if isinstance(inst, _Fused):
+                f += inst.n_outputs
+                continue
             d = inst.definition
             p = dict(inst.params)
             nout = len(inst.columns)
@@ -369,8 +408,16 @@ class FeatureSet(param.Parameterized):
                 out[f + k] = r
             f += nout
 
-    def compute(self, data: Any = None, *, book: Any = None) -> FeatureBlock:
+    def compute(self, data: Any = None, *, book: Any = None, out: Any = None) -> FeatureBlock:
         """Compute every feature into one block.
+
+        Close-only trend/band/volatility features (SMA, EMA, rolling std, RSI, MACD,
+        Bollinger, ROC, momentum, simple/log returns, rolling volatility; any number of
+        each) run on the CPU backend in one fused pass over all assets
+        (:mod:`workbench.features._cpu_fused`; it keeps only O(window) state per asset, so
+        ``chunk_assets`` does not split it) that writes straight into the block, bitwise
+        equal to the per-feature functions; the others run feature by feature, chunk by
+        chunk.
 
         Parameters
         ----------
@@ -379,6 +426,14 @@ class FeatureSet(param.Parameterized):
         book : workbench.data.OrderBook, optional
             L2 snapshots ((T, N, k) ``bid_px ask_px bid_sz ask_sz``) for order-book
             features, on the same timestamps and symbols as ``data``.
+        out : FeatureBlock or numpy.ndarray, optional
+            Preallocated storage to fill instead of allocating a new (F, T, N) block: a
+            :class:`FeatureBlock` from an earlier call (its :attr:`FeatureBlock.storage`
+            is reused) or a C-contiguous (F, T, N) array of :attr:`dtype`. Reusing one
+            block across calls avoids the page faults of a fresh multi-GB array (on a
+            (20000, 500) panel with 11 outputs they cost about as much as the
+            computation). Every element is overwritten; the returned block's storage
+            *is* this array, so earlier results held in it are replaced.
 
         Returns
         -------
@@ -388,7 +443,9 @@ class FeatureSet(param.Parameterized):
         Raises
         ------
         ValueError
-            If a feature's input field is missing, shapes disagree, or the spec is invalid.
+            If a feature's input field is missing, shapes disagree, the spec is invalid,
+            an input contains +/-inf, or ``out`` has the wrong type, shape, dtype or
+            layout.
         """
         insts = self.instances()
         arrays, index, symbols = self._arrays(data, book)
@@ -399,11 +456,33 @@ class FeatureSet(param.Parameterized):
                                  f"which the data does not provide")
         T, N = next(iter(arrays.values())).shape[:2]
         F = sum(len(i.columns) for i in insts)
-        storage = np.empty((F, T, N), dtype=np.dtype(self.dtype))
+        dt = np.dtype(self.dtype)
+        storage = (np.empty((F, T, N), dtype=dt) if out is None
+                   else _out_storage(out, (F, T, N), dt))
+        program, fused = self._fused_plan(insts)
+        x = None
+        if program is not None:
+            x = _close64(arrays["close"])
+            if out is None and storage.size >= _PREFAULT:
+                # fault the fresh block in with both threads on disjoint pages (the
+                # kernel's threads split assets, so they would fault the same pages)
+                from workbench.features._cpu import _prefault
+
+                _prefault(storage.reshape(-1))
+            name = next(("x" if insts[k].name in ("sma", "ema", "rolling_std") else "close")
+                        for k in sorted(fused))
+        rest = _without(insts, fused)
         mkt = self._market(symbols)
         cache: dict = {}
-        for cols in self._chunks(N, None):
-            self._compute_chunk(insts, arrays, cols, mkt, storage[:, :, cols], cache)
+        from workbench.features import _cpu_fused
+
+        if x is not None:
+            # one call over all assets: the fused kernel keeps only O(window) state per
+            # asset (no per-chunk temporaries to bound) and splits assets over threads
+            _cpu_fused.run(program, x, storage, name=name)
+        if len(fused) < len(insts):
+            for cols in self._chunks(N, None):
+                self._compute_chunk(rest, arrays, cols, mkt, storage[:, :, cols], cache)
         return FeatureBlock(storage, tuple(c for i in insts for c in i.columns), index,
                             tuple(symbols))
 
@@ -447,12 +526,23 @@ class FeatureSet(param.Parameterized):
         schema = pa.schema([("timestamp", pa.array(ts[:1]).type), ("symbol", pa.string())]
                            + [(c, ftype) for c in columns])
         cache: dict = {}
+        program, fused = self._fused_plan(insts)
+        rest = _without(insts, fused)
+        name = "close"
+        if program is not None:
+            from workbench.features import _cpu_fused
+
+            name = next(("x" if insts[k].name in ("sma", "ema", "rolling_std") else "close")
+                        for k in sorted(fused))
         try:
             with pq.ParquetWriter(str(tmp), schema) as writer:
                 for cols in self._chunks(N, chunk_assets):
                     n = cols.stop - cols.start
                     block = np.empty((F, T, n), dtype=np.dtype(self.dtype))
-                    self._compute_chunk(insts, arrays, cols, mkt, block, cache)
+                    if program is not None:
+                        _cpu_fused.run(program, _close64(arrays["close"][:, cols]), block,
+                                       name=name)
+                    self._compute_chunk(rest, arrays, cols, mkt, block, cache)
                     rows_t, rows_j = np.nonzero(present[:, cols])
                     order = np.lexsort((rows_t, rows_j))  # symbol-major within the chunk
                     rows_t, rows_j = rows_t[order], rows_j[order]
@@ -467,3 +557,76 @@ class FeatureSet(param.Parameterized):
             if tmp.exists():
                 tmp.unlink()
         return path
+
+
+@dataclass(frozen=True)
+class _Fused:
+    """Placeholder for a feature computed by the fused kernel (``n_outputs`` slabs)."""
+
+    n_outputs: int
+
+
+def _without(insts: list, fused: frozenset) -> list:
+    """``insts`` with the fused features replaced by :class:`_Fused` placeholders."""
+    return [_Fused(len(inst.columns)) if k in fused else inst for k, inst in enumerate(insts)]
+
+
+def _close64(close: Any) -> np.ndarray:
+    """``close`` as a C-ordered float64 (T, N) array.
+
+    Numeric check as ``_api._as_panel``; the fused kernel itself reports +/-inf.
+    """
+    arr = np.asarray(close)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating)
+                                     or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"close must be a numeric (T, N) array of real numbers, "
+                         f"got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _fused_params(name: str, p: dict) -> dict:
+    """Validate ``p`` exactly as the public per-feature function does; return it cleaned."""
+    from workbench.features._api import _int, _positive
+
+    if name == "sma":
+        return {"window": _int(p["window"], "window", 1)}
+    if name == "ema":
+        return {"span": _int(p["span"], "span", 1)}
+    if name == "rolling_std":
+        window = _int(p["window"], "window", 2)
+        ddof = _int(p["ddof"], "ddof", 0)
+        if ddof >= window:
+            raise ValueError(f"ddof must be an int in [0, window={window}), got {ddof}")
+        return {"window": window, "ddof": ddof}
+    if name == "rsi":
+        return {"period": _int(p["period"], "period", 1)}
+    if name == "macd":
+        fast = _int(p["fast"], "fast", 1)
+        slow = _int(p["slow"], "slow", 2)
+        signal = _int(p["signal"], "signal", 1)
+        if fast >= slow:
+            raise ValueError(f"fast must be < slow={slow}, got {fast}")
+        return {"fast": fast, "slow": slow, "signal": signal}
+    if name == "bollinger":
+        return {"window": _int(p["window"], "window", 2), "k": _positive(p["k"], "k")}
+    if name in ("roc", "momentum"):
+        return {"period": _int(p["period"], "period", 1)}
+    if name == "rolling_volatility":
+        return {"window": _int(p["window"], "window", 2),
+                "periods_per_year": _positive(p["periods_per_year"], "periods_per_year")}
+    return {}  # returns, log_returns
+
+
+def _out_storage(out: Any, shape: tuple[int, int, int], dt: np.dtype) -> np.ndarray:
+    """The (F, T, N) array behind ``compute(out=...)``, checked."""
+    arr = out.storage if isinstance(out, FeatureBlock) else out
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"out must be a FeatureBlock or a numpy (F, T, N) array, "
+                         f"got {type(out).__name__}")
+    if arr.shape != shape:
+        raise ValueError(f"out must have shape (F, T, N) = {shape}, got {arr.shape}")
+    if arr.dtype != dt:
+        raise ValueError(f"out must have dtype {dt} (the set's dtype), got {arr.dtype}")
+    if not arr.flags.c_contiguous or not arr.flags.writeable:
+        raise ValueError("out must be a writeable C-contiguous array")
+    return arr
