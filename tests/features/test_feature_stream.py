@@ -318,3 +318,17 @@ def test_full_catalogue_stream_matches_batch_bitwise():
             if arr.ndim == 1:
                 arr = np.repeat(arr[:, None], 7, axis=1)
             np.testing.assert_array_equal(got[..., c0 + m], arr, err_msg=f"{name} output {m}")
+
+
+def test_featureset_market_symbol_reaches_the_stream():
+    from workbench.data import load_universe
+    from workbench.features import FeatureSet
+
+    bars = load_universe("daily", start="2005-01-01", end="2008-12-31")
+    fs = FeatureSet(features=["beta", "correlation"], market="AAPL")
+    block = fs.compute(bars)
+    stream = FeatureStream(fs, bars.symbols)
+    out = stream.update_many({"close": bars["close"]})
+    np.testing.assert_array_equal(out, block.values)
+    with pytest.raises(ValueError, match="market 'AAPL' is not among the symbols"):
+        FeatureStream(fs, ["SP500", "IBM"])

@@ -155,3 +155,11 @@ def test_order_book_features_through_featureset():
     np.testing.assert_allclose(block["weighted_mid"], wm, rtol=1e-12)
     with pytest.raises(ValueError, match=r"feature 'spread' needs input field\(s\)"):
         fs.compute({"close": np.ones((T, N))})
+
+
+def test_full_exclude():
+    cols = FeatureSet.full(exclude=["mean_pairwise_correlation", "obv"]).columns
+    assert "obv" not in cols and not any(c.startswith("mean_pairwise") for c in cols)
+    assert "rsi_14" in cols
+    with pytest.raises(ValueError, match=r"exclude names unknown features \['nope'\]"):
+        FeatureSet.full(exclude=["nope"])

@@ -753,10 +753,10 @@ def plan(features: Sequence[tuple[str, dict, Sequence[int]]]) -> FusedProgram:
         else:
             raise ValueError(f"feature {name!r} is not covered by the fused kernel; "
                              f"fusable: {sorted(FUSABLE)}")
-    for row, fp, q in emits:
-        if q is not None:
+    for row, fp, state in emits:
+        if state is not None:
             row = row + [0] * (_NCOL - len(row))
-            row[_P2] = ops[q][_FS]
+            row[_P2] = ops[state][_FS]
         add(row, fp)
     need_lr = any(r[_OP] == _ROLL and r[_P2] == 1 for r in ops)
     prog = np.array(ops, dtype=np.int64).reshape(-1, _NCOL)

@@ -82,6 +82,16 @@ class FeatureStream:
             raise ValueError("symbols must be a non-empty sequence, got an empty one")
         self._dtype = _out_dtype(dtype)
         self.specs, columns, self._defs = self._resolve(features)
+        market = getattr(features, "market", None)  # a FeatureSet's market symbol
+        if market is not None:
+            if market not in self.symbols:
+                raise ValueError(f"market {market!r} is not among the symbols "
+                                 f"{list(self.symbols)}")
+            j = self.symbols.index(market)
+            self._defs = [(d, {**p, "market": j} if "market" in p else p)
+                          for d, p in self._defs]
+            self.specs = tuple((n, {**p, "market": j} if "market" in p else p)
+                               for n, p in self.specs)
         dup = sorted({c for c in columns if columns.count(c) > 1})
         if dup:
             raise ValueError(f"duplicate feature columns {dup}; each feature must appear once")

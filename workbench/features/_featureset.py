@@ -285,12 +285,31 @@ class FeatureSet(param.Parameterized):
                              ("roc", {"period": 10}), ("roc", {"period": 20})], **kw)
 
     @classmethod
-    def full(cls, *, order_book: bool = False, **kw) -> FeatureSet:
-        """The whole OHLCV catalogue with standard windows (plus L2 features if asked)."""
+    def full(cls, *, order_book: bool = False, exclude: Sequence[str] = (), **kw) -> FeatureSet:
+        """The whole OHLCV catalogue with standard windows (plus L2 features if asked).
+
+        Parameters
+        ----------
+        order_book : bool, default False
+            Include the L2 order-book features (``compute`` then needs ``book=``).
+        exclude : sequence of str, optional
+            Catalogue names to leave out, e.g. ``["mean_pairwise_correlation"]``, whose
+            O(N^2) work per row dominates on panels of thousands of assets.
+        **kw
+            Other :class:`FeatureSet` parameters (dtype, backend, chunk_assets, market).
+
+        Raises
+        ------
+        ValueError
+            If ``exclude`` names a feature that is not in the catalogue.
+        """
         load_catalogue()
+        unknown = sorted(set(exclude) - set(CATALOGUE))
+        if unknown:
+            raise ValueError(f"exclude names unknown features {unknown}")
         feats: list[Any] = []
         for name, d in CATALOGUE.items():
-            if d.group == "order-book" and not order_book:
+            if (d.group == "order-book" and not order_book) or name in exclude:
                 continue
             if name == "rolling_volatility":
                 feats += [(name, {"window": w}) for w in (5, 20, 60)]
