@@ -332,3 +332,53 @@ def test_featureset_market_symbol_reaches_the_stream():
     np.testing.assert_array_equal(out, block.values)
     with pytest.raises(ValueError, match="market 'AAPL' is not among the symbols"):
         FeatureStream(fs, ["SP500", "IBM"])
+
+
+FUSED_SPECS = [
+    ("normalised_return", {"horizon": 1, "span": 10}),
+    ("normalised_return", {"horizon": 7, "span": 10}),
+    ("normalised_return", {"horizon": 3, "span": 10}),
+    ("normalised_return", {"horizon": 2, "span": 25}),  # other span: its own state
+    ("macd_signal", {"short": 2, "long": 6, "price_window": 17, "signal_window": 19}),
+    ("macd_signal", {"short": 3, "long": 9, "price_window": 17, "signal_window": 19}),
+    ("macd_signal", {"short": 4, "long": 12, "price_window": 17, "signal_window": 19}),
+    ("macd_signal", {"short": 4, "long": 12, "price_window": 9, "signal_window": 19}),
+    ("sma", {"window": 18}),
+    ("rolling_std", {"window": 18, "ddof": 1}),
+    ("bollinger", {"window": 18, "k": 1.5}),
+    ("bollinger_pct_b", {"window": 18, "k": 2.5}),
+    ("bollinger_bandwidth", {"window": 18, "k": 2.0}),
+    ("volume_zscore", {"window": 18}),  # a window of volume: not fused with close
+    ("sma", {"window": 5}),  # other window: its own state
+    ("bollinger_pct_b", {"window": 5, "k": 2.0}),
+    ("correlation", {"market": 1, "window": 21, "min_periods": 10}),
+    ("beta", {"market": 1, "window": 21}),
+    ("beta", {"market": 2, "window": 21, "min_periods": 5}),  # other market
+]
+
+
+def test_fused_groups_match_batch_bitwise_with_holes():
+    from tests.features.test_ta_parity import random_ohlcv, with_holes
+    from workbench.features import _micro  # noqa: F401  (registers correlation, beta)
+
+    d = with_holes(random_ohlcv(260, 6, seed=11), seed=12, frac=0.08, lead=25)
+    d["close"][100:104, 3] = d["close"][99, 3]  # a constant run (exact %b / bandwidth)
+    fs = FeatureStream(FUSED_SPECS, _symbols(6))
+    # state shared: 5 fused objects (nret span 10, macd_signal pw 17, close window 18,
+    # close window 5, corr/beta market 1) stand for 15 streams
+    assert len(fs._plan) == len(FUSED_SPECS) - 10
+    got = fs.update_many({f: d[f] for f in fs.fields})
+    c0 = 0
+    for name, params in fs.specs:
+        defn = get(name)
+        b = defn.batch(*(d[f] for f in defn.inputs), **params)
+        for m, arr in enumerate(b if isinstance(b, tuple) else (b,)):
+            np.testing.assert_array_equal(got[..., c0 + m], np.asarray(arr, dtype=float),
+                                          err_msg=f"{name} {params} output {m}")
+        c0 += len(defn.outputs)
+    # one feature at a time (no fusion) gives the same block
+    one = np.concatenate([FeatureStream([s], _symbols(6)).update_many(
+        {f: d[f] for f in get(s[0]).inputs}) for s in FUSED_SPECS], axis=2)
+    np.testing.assert_array_equal(got, one)
+    fs.reset()
+    np.testing.assert_array_equal(fs.update_many({f: d[f] for f in fs.fields}), got)

@@ -25,7 +25,10 @@ class FeatureStream:
     """Streaming feature engine: O(window) state per symbol, O(1) work per bar.
 
     Holds one streaming object (:class:`workbench.features.StreamFeature`) per feature,
-    each advancing all N symbols in one compiled call. The output at every bar equals
+    each advancing all N symbols in one compiled call; features whose streams hold the
+    same state (equal ``_fuse_key()``: e.g. normalised returns of one span, SMA /
+    Bollinger / rolling std of one window, correlation and beta of one market) are
+    fused into one object and one call, with the same outputs. The output at every bar equals
     the batch functions' row for that bar on the same history (NaN where a symbol has
     no bar, NaN during warm-up).
 
@@ -169,7 +172,8 @@ class FeatureStream:
     def _build(self) -> None:
         """(Re)create the streaming objects and their output views into ``_out``."""
         N = len(self.symbols)
-        plan = []
+        plan: list[Any] = []
+        groups: dict[tuple, list] = {}
         c = 0
         for defn, params in self._defs:
             if defn.stream is None:
@@ -179,8 +183,22 @@ class FeatureStream:
             if feat.n_outputs != k:
                 raise ValueError(f"stream class of {defn.name!r} has {feat.n_outputs} outputs, "
                                  f"the catalogue entry {k}")
-            plan.append((feat.update, self._out[:, c : c + k]))
+            key = feat._fuse_key() if hasattr(feat, "_fuse_key") else None
+            if key is None:
+                plan.append((feat.update, self._out[:, c : c + k]))
+            else:
+                # streams sharing state: fused below into one object (first one's slot)
+                if key not in groups:
+                    groups[key] = (len(plan), [])
+                    plan.append(None)
+                groups[key][1].append((feat, c))
             c += k
+        for key, (i, members) in groups.items():
+            if len(members) == 1:
+                feat, c = members[0]
+                plan[i] = (feat.update, self._out[:, c : c + feat.n_outputs])
+            else:  # key[0], the group class, writes its members' columns of the matrix
+                plan[i] = (key[0](members).update, self._out)
         self._features = [p[0].__self__ for p in plan]
         self._plan = tuple(plan)
         self._out[:] = np.nan

@@ -40,9 +40,11 @@ __all__ = [
     "EMAStream",
     "ExAnteVolatilityStream",
     "LogReturnsStream",
+    "MACDSignalGroup",
     "MACDSignalStream",
     "MACDStream",
     "NormalisedReturnStream",
+    "NormalisedReturnsGroup",
     "RSIStream",
     "ReturnsStream",
     "RollingStdStream",
@@ -459,15 +461,18 @@ def _ex_ante_step(v, st, alpha, fminp, scale, out):
         out[j, 0] = o
 
 
-def _nret_step(v, st, pbuf, k, alpha, fminp, out):
+def _nret_step(v, st, pbuf, ks, cols, alpha, fminp, out):
     # st row 0: valid price count; row 1: last valid price; rows 2-7: EWM state of daily
-    # returns. pbuf: ring of the last k + 1 valid prices, price number i at row i % (k + 1).
-    sk = math.sqrt(k)
-    m = k + 1
+    # returns. pbuf: ring of the last M = pbuf.shape[0] valid prices, price number i at row
+    # i % M. One state serves the horizons ks (each < M, same span): horizon ks[h] goes
+    # to column cols[h] of out.
+    m = pbuf.shape[0]
+    nh = ks.shape[0]
     for j in range(v.shape[0]):
         x = v[j]
         if not (x == x):
-            out[j, 0] = NAN
+            for h in range(nh):
+                out[j, cols[h]] = NAN
             continue
         i = int(st[0, j])
         st[0, j] = i + 1
@@ -485,10 +490,12 @@ def _nret_step(v, st, pbuf, k, alpha, fminp, out):
             st[6, j] = s2
             st[7, j] = w0
         pbuf[i % m, j] = x
-        if i < k:
-            out[j, 0] = NAN
-        else:
-            out[j, 0] = (x / pbuf[(i + 1) % m, j] - 1.0) / (sig * sk)
+        for h in range(nh):
+            k = ks[h]
+            if i < k:
+                out[j, cols[h]] = NAN
+            else:
+                out[j, cols[h]] = (x / pbuf[(i - k) % m, j] - 1.0) / (sig * math.sqrt(k))
 
 
 def _q_of(m2, ms, ml, pw):
@@ -505,34 +512,42 @@ def _y_of(q, m2, sw):
     return q / sd if sd > 0.0 else NAN
 
 
-def _macd_signal_step(v, st, pbuf, qbuf, iscr, fscr, tmp, a_s, a_l, pw, sw, out):
-    # st rows 0-4: price window (count, position, K, mean, m2); 5-9: window of q;
-    # 10: EWMA m(S); 11: EWMA m(L) (pandas ewm(alpha=1/S, adjust=False), seeded with the
-    # first valid price, as _cpu._ewm_mean_noadjust); 12: this bar's q.
+def _macd_signal_step(v, st, pbuf, qbuf, iscr, fscr, tmp, a_s, a_l, pw, sw, cols, out):
+    # st rows 0-4: price window (count, position, K, mean, m2), shared by the H signals
+    # (a_s, a_l of length H); signal h uses rows b .. b+7, b = 5 + 8h: 5-9 window of q
+    # (ring qbuf[h]); 10: EWMA m(S); 11: EWMA m(L) (pandas ewm(alpha=1/S, adjust=False),
+    # seeded with the first valid price, as _cpu._ewm_mean_noadjust); 12: this bar's q.
+    # Its output goes to column cols[h] of out.
     # Stage 1 runs over all symbols; symbols whose price window is due for a re-sync wait
     # for it (stage 2), those whose window of q is due wait for that one (stage 3).
-    o_s = 1.0 - a_s
-    o_l = 1.0 - a_l
+    nh = cols.shape[0]
     pend = iscr[0]
     pq = iscr[2]
     n = 0
     nq = 0
     for j in range(v.shape[0]):
         x = v[j]
-        out[j, 0] = NAN
+        for h in range(nh):
+            out[j, cols[h]] = NAN
         if not (x == x):
             continue
         i = int(st[0, j])
-        if i == 0:
-            st[10, j] = x
-            st[11, j] = x
-        else:
-            ms = st[10, j]
-            if ms != x:
-                st[10, j] = (o_s * ms + a_s * x) / (o_s + a_s)
-            ml = st[11, j]
-            if ml != x:
-                st[11, j] = (o_l * ml + a_l * x) / (o_l + a_l)
+        for h in range(nh):
+            b = 8 * h
+            if i == 0:
+                st[10 + b, j] = x
+                st[11 + b, j] = x
+            else:
+                ah = a_s[h]
+                oh = 1.0 - ah
+                ms = st[10 + b, j]
+                if ms != x:
+                    st[10 + b, j] = (oh * ms + ah * x) / (oh + ah)
+                ah = a_l[h]
+                oh = 1.0 - ah
+                ml = st[11 + b, j]
+                if ml != x:
+                    st[11 + b, j] = (oh * ml + ah * x) / (oh + ah)
         p = int(st[1, j])
         y = pbuf[p, j]
         pbuf[p, j] = x
@@ -546,44 +561,52 @@ def _macd_signal_step(v, st, pbuf, qbuf, iscr, fscr, tmp, a_s, a_l, pw, sw, out)
             pend[n] = j
             n += 1
         elif s == 1:
-            st[12, j] = _q_of(m2, st[10, j], st[11, j], pw)
+            for h in range(nh):
+                b = 8 * h
+                st[12 + b, j] = _q_of(m2, st[10 + b, j], st[11 + b, j], pw)
             pq[nq] = j  # q ready: push it below
             nq += 1
     _resync(st, 0, pbuf, pw, pend, n, iscr, fscr, tmp)
     for m in range(n):
         j = pend[m]
-        st[12, j] = _q_of(st[4, j], st[10, j], st[11, j], pw)
+        for h in range(nh):
+            b = 8 * h
+            st[12 + b, j] = _q_of(st[4, j], st[10 + b, j], st[11 + b, j], pw)
         pq[nq] = j
         nq += 1
     # push q of the symbols in pq[:nq]; re-syncs of the window of q are again grouped
-    n = 0
-    for m in range(nq):
-        j = pq[m]
-        q = st[12, j]
-        if not (q == q):
-            # a NaN q: the batch kernel's rolling std of q restarts after it
-            st[5, j] = 0.0
-            st[6, j] = 0.0
-            continue
-        i = int(st[5, j])
-        p = int(st[6, j])
-        y = qbuf[p, j]
-        qbuf[p, j] = q
-        st[5, j] = i + 1
-        st[6, j] = p + 1 if p + 1 < sw else 0
-        K, mu, m2, s = _slide(i, p, st[7, j], st[8, j], st[9, j], q, y, sw)
-        st[7, j] = K
-        st[8, j] = mu
-        st[9, j] = m2
-        if s == 1:
-            out[j, 0] = _y_of(q, m2, sw)
-        elif s == 2:
-            pend[n] = j
-            n += 1
-    _resync(st, 5, qbuf, sw, pend, n, iscr, fscr, tmp)
-    for m in range(n):
-        j = pend[m]
-        out[j, 0] = _y_of(st[12, j], st[9, j], sw)
+    for h in range(nh):
+        b = 8 * h
+        qb = qbuf[h]
+        col = cols[h]
+        n = 0
+        for m in range(nq):
+            j = pq[m]
+            q = st[12 + b, j]
+            if not (q == q):
+                # a NaN q: the batch kernel's rolling std of q restarts after it
+                st[5 + b, j] = 0.0
+                st[6 + b, j] = 0.0
+                continue
+            i = int(st[5 + b, j])
+            p = int(st[6 + b, j])
+            y = qb[p, j]
+            qb[p, j] = q
+            st[5 + b, j] = i + 1
+            st[6 + b, j] = p + 1 if p + 1 < sw else 0
+            K, mu, m2, s = _slide(i, p, st[7 + b, j], st[8 + b, j], st[9 + b, j], q, y, sw)
+            st[7 + b, j] = K
+            st[8 + b, j] = mu
+            st[9 + b, j] = m2
+            if s == 1:
+                out[j, col] = _y_of(q, m2, sw)
+            elif s == 2:
+                pend[n] = j
+                n += 1
+        _resync(st, 5 + b, qb, sw, pend, n, iscr, fscr, tmp)
+        for m in range(n):
+            j = pend[m]
+            out[j, col] = _y_of(st[12 + b, j], st[9 + b, j], sw)
 
 
 # helpers first: a caller resolves its callees from this namespace when it compiles
@@ -688,6 +711,15 @@ class SMAStream(_Stream):
         _rolling_step(x["close"], self._st, self._bufs[0], self._iscr, self._fscr, self._tmp,
                       self.window, 0, 1.0, out)
 
+    def _fuse_key(self) -> tuple:
+        """Same key as every window of close of this length (``_stream_ta.CloseWindowGroup``)."""
+        from workbench.features._stream_ta import CloseWindowGroup
+
+        return (CloseWindowGroup, self.n_symbols, self.window)
+
+    def _win_kind(self) -> tuple[int, float]:
+        return 0, 1.0
+
 
 class RollingStdStream(_Stream):
     """Rolling standard deviation over the last ``window`` valid bars (of :func:`rolling_std`)."""
@@ -708,6 +740,15 @@ class RollingStdStream(_Stream):
         _rolling_step(x["close"], self._st, self._bufs[0], self._iscr, self._fscr, self._tmp,
                       self.window, 1, float(self.window - self.ddof), out)
 
+    def _fuse_key(self) -> tuple:
+        """Same key as every window of close of this length (``_stream_ta.CloseWindowGroup``)."""
+        from workbench.features._stream_ta import CloseWindowGroup
+
+        return (CloseWindowGroup, self.n_symbols, self.window)
+
+    def _win_kind(self) -> tuple[int, float]:
+        return 1, float(self.window - self.ddof)
+
 
 class BollingerStream(_Stream):
     """Bollinger upper/middle/lower bands (stream of :func:`bollinger`)."""
@@ -726,6 +767,15 @@ class BollingerStream(_Stream):
     def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
         _rolling_step(x["close"], self._st, self._bufs[0], self._iscr, self._fscr, self._tmp,
                       self.window, 2, self.k, out)
+
+    def _fuse_key(self) -> tuple:
+        """Same key as every window of close of this length (``_stream_ta.CloseWindowGroup``)."""
+        from workbench.features._stream_ta import CloseWindowGroup
+
+        return (CloseWindowGroup, self.n_symbols, self.window)
+
+    def _win_kind(self) -> tuple[int, float]:
+        return 2, self.k
 
 
 class EMAStream(_Stream):
@@ -834,7 +884,46 @@ class NormalisedReturnStream(_Stream):
         return (self.horizon + 1,)
 
     def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
-        _nret_step(x["close"], self._st, self._bufs[0], self.horizon, self._alpha,
+        _nret_step(x["close"], self._st, self._bufs[0], self._ks, self._cols, self._alpha,
+                   float(self.span), out)
+
+    def reset(self) -> None:
+        super().reset()
+        self._ks = np.array([self.horizon], np.int64)
+        self._cols = np.zeros(1, np.int64)
+
+    def _fuse_key(self) -> tuple:
+        """Horizons with one span share the EWM state and a price ring when fused."""
+        return (NormalisedReturnsGroup, self.n_symbols, self.span)
+
+
+class NormalisedReturnsGroup:
+    """Several :class:`NormalisedReturnStream` horizons with one span, advanced as one.
+
+    Their EWM variance state is identical (it depends on the span only) and one ring of
+    the last ``max(horizon) + 1`` prices serves every horizon, so one kernel call per bar
+    computes all of them, each output exactly the member stream's.
+
+    Parameters
+    ----------
+    members : list of (NormalisedReturnStream, int)
+        Member streams (one span) and the column of each one's output in the ``(N, F)``
+        output matrix passed to :meth:`update`.
+    """
+
+    def __init__(self, members: list[tuple[NormalisedReturnStream, int]]):
+        lead = members[0][0]
+        if any(s._fuse_key() != lead._fuse_key() for s, _ in members):
+            raise ValueError("NormalisedReturnsGroup members must share n_symbols and span")
+        self.n_symbols, self.span, self._alpha = lead.n_symbols, lead.span, lead._alpha
+        self._ks = np.array([s.horizon for s, _ in members], np.int64)
+        self._cols = np.array([c for _, c in members], np.int64)
+        self._st = lead._st
+        self._buf = np.zeros((int(self._ks.max()) + 1, self.n_symbols))
+
+    def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
+        """Advance one bar; ``out`` is the whole ``(N, F)`` output matrix."""
+        _nret_step(x["close"], self._st, self._buf, self._ks, self._cols, self._alpha,
                    float(self.span), out)
 
 
@@ -855,9 +944,65 @@ class MACDSignalStream(_Stream):
                          price_window=self.price_window, signal_window=self.signal_window)
 
     def _rings(self) -> tuple[int, ...]:
-        return (self.price_window, self.signal_window)
+        return (self.price_window,)
+
+    def reset(self) -> None:
+        super().reset()
+        self._qbuf = np.zeros((1, self.signal_window, self.n_symbols))
+        self._tmp = np.zeros((max(self.price_window, self.signal_window),
+                              min(self.n_symbols, _BLK)))
+        self._a_s = np.array([1.0 / float(self.short)])
+        self._a_l = np.array([1.0 / float(self.long)])
+        self._cols = np.zeros(1, np.int64)
+
+    @property
+    def state_nbytes(self) -> int:
+        """Bytes of state held (constant over the stream's life)."""
+        return super().state_nbytes + self._qbuf.nbytes
 
     def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
-        _macd_signal_step(x["close"], self._st, self._bufs[0], self._bufs[1], self._iscr,
-                          self._fscr, self._tmp, 1.0 / float(self.short), 1.0 / float(self.long),
-                          self.price_window, self.signal_window, out)
+        _macd_signal_step(x["close"], self._st, self._bufs[0], self._qbuf, self._iscr,
+                          self._fscr, self._tmp, self._a_s, self._a_l, self.price_window,
+                          self.signal_window, self._cols, out)
+
+    def _fuse_key(self) -> tuple:
+        """Signals with one price and signal window share the price window when fused."""
+        return (MACDSignalGroup, self.n_symbols, self.price_window, self.signal_window)
+
+
+class MACDSignalGroup:
+    """Several :class:`MACDSignalStream` (short, long) pairs with equal windows, as one.
+
+    The rolling std of price over ``price_window`` (and its exact re-syncs) is the same
+    for every pair, so it is kept once; each pair keeps its EWMAs and its window of q.
+    One kernel call per bar computes all pairs, each output exactly the member stream's.
+
+    Parameters
+    ----------
+    members : list of (MACDSignalStream, int)
+        Member streams (equal windows) and the column of each one's output in the
+        ``(N, F)`` output matrix passed to :meth:`update`.
+    """
+
+    def __init__(self, members: list[tuple[MACDSignalStream, int]]):
+        lead = members[0][0]
+        if any(s._fuse_key() != lead._fuse_key() for s, _ in members):
+            raise ValueError("MACDSignalGroup members must share n_symbols and windows")
+        N = self.n_symbols = lead.n_symbols
+        self.price_window, self.signal_window = lead.price_window, lead.signal_window
+        H = len(members)
+        self._st = np.zeros((5 + 8 * H, N))
+        self._pbuf = np.zeros((self.price_window, N))
+        self._qbuf = np.zeros((H, self.signal_window, N))
+        self._iscr = np.zeros((4, N), dtype=np.int64)
+        self._fscr = np.zeros((4, N))
+        self._tmp = np.zeros((max(self.price_window, self.signal_window), min(N, _BLK)))
+        self._a_s = np.array([1.0 / float(s.short) for s, _ in members])
+        self._a_l = np.array([1.0 / float(s.long) for s, _ in members])
+        self._cols = np.array([c for _, c in members], np.int64)
+
+    def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
+        """Advance one bar; ``out`` is the whole ``(N, F)`` output matrix."""
+        _macd_signal_step(x["close"], self._st, self._pbuf, self._qbuf, self._iscr,
+                          self._fscr, self._tmp, self._a_s, self._a_l, self.price_window,
+                          self.signal_window, self._cols, out)

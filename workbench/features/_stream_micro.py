@@ -118,7 +118,7 @@ def _runs_sum(buf, pend, n, w, st, row):
 
 
 @njit(cache=True, error_model="numpy")
-def _runs_cm(rx, ry, pend, n, w, st, r0):
+def _runs_cm(rx, ry, pend, n, w, st, r0, ri):
     """Exact two-pass co-moments of the pairs in rings ``rx``/``ry`` for ``pend[:n]``.
 
     State rows ``r0 .. r0+5`` of ``st``: count, mean x, mean y, cxx, cyy, cxy. Same
@@ -126,6 +126,11 @@ def _runs_cm(rx, ry, pend, n, w, st, r0):
     rows 0 .. w-1 are oldest first; pairs with a NaN are skipped). A skipped pair adds
     +0.0 to a sum here, which leaves it unchanged: a sum that starts at +0.0 is never
     -0.0 in round-to-nearest.
+
+    With ``ri >= 0``, rows ``ri .. ri+2`` hold the first pass already done (count, sum
+    of x, sum of y of the valid pairs, accumulated as each pair was pushed into rows
+    0, 1, ..., w-1 by the caller: the same additions in the same order); they
+    are used, then zeroed for the next window, and only the second pass runs here.
     """
     m = 0
     while m < n:
@@ -141,20 +146,32 @@ def _runs_cm(rx, ry, pend, n, w, st, r0):
         sxx = st[r0 + 3, j0:j1]
         syy = st[r0 + 4, j0:j1]
         sxy = st[r0 + 5, j0:j1]
-        for t in range(nr):
-            nn[t] = 0.0
-            ax[t] = 0.0
-            ay[t] = 0.0
-        for q in range(w):
-            a = rx[q, j0:j1]
-            b = ry[q, j0:j1]
+        if ri >= 0:
+            inn = st[ri, j0:j1]
+            iax = st[ri + 1, j0:j1]
+            iay = st[ri + 2, j0:j1]
             for t in range(nr):
-                at = a[t]
-                bt = b[t]
-                ok = (at == at) & (bt == bt)  # no short circuit: the loop vectorises
-                nn[t] += 1.0 if ok else 0.0
-                ax[t] += at if ok else 0.0
-                ay[t] += bt if ok else 0.0
+                nn[t] = inn[t]
+                ax[t] = iax[t]
+                ay[t] = iay[t]
+                inn[t] = 0.0
+                iax[t] = 0.0
+                iay[t] = 0.0
+        else:
+            for t in range(nr):
+                nn[t] = 0.0
+                ax[t] = 0.0
+                ay[t] = 0.0
+            for q in range(w):
+                a = rx[q, j0:j1]
+                b = ry[q, j0:j1]
+                for t in range(nr):
+                    at = a[t]
+                    bt = b[t]
+                    ok = (at == at) & (bt == bt)  # no short circuit: the loop vectorises
+                    nn[t] += 1.0 if ok else 0.0
+                    ax[t] += at if ok else 0.0
+                    ay[t] += bt if ok else 0.0
         for t in range(nr):
             c = nn[t]
             ax[t] = ax[t] / c if c > 0.0 else 0.0
@@ -355,7 +372,7 @@ def _roll_kern(c, st, rx, ry, pend, w, out):
             out[j, 0] = 2.0 * math.sqrt(-cov) if cov < 0.0 else 0.0
         else:
             out[j, 0] = NAN
-    _runs_cm(rx, ry, pend, n, w, st, 4)
+    _runs_cm(rx, ry, pend, n, w, st, 4, -1)
     for m in range(n):
         j = pend[m]
         cov = st[9, j] / (w - 1.0)
@@ -376,11 +393,13 @@ def _corr_out(v, n, cxx, cyy, cxy, chx, chy, lo, minp, is_mkt, which):
 
 
 @njit(cache=True, error_model="numpy")
-def _corr_kern(c, g, st, rx, ry, pend, w, minp, mkt, which, out):
+def _corr_kern(c, g, st, rx, ry, pend, w, minp, mkt, which, cols, out):
     # g: market's last valid close, panel rows so far. st rows: last valid close; pair
     # co-moments of (r, r_market) over the last w panel rows (count, mean x, mean y, cxx,
     # cyy, cxy); flat-series tracking (last x, last y, last row, chx, chy). Every symbol
     # pushes one pair per row, so the rings are aligned and all re-sync at the same row.
+    # One state serves several outputs: output m (correlation if which[m] == 0, beta if
+    # 1; min_periods minp[m]) goes to column cols[m] of out.
     t = int(g[1])
     g[1] = t + 1.0
     mv = c[mkt]
@@ -393,6 +412,7 @@ def _corr_kern(c, g, st, rx, ry, pend, w, minp, mkt, which, out):
     resync = (t + 1) % w == 0
     rmok = rm == rm
     N = c.shape[0]
+    nout = cols.shape[0]
     for j in range(N):
         v = c[j]
         r = math.log(v / st[0, j])
@@ -408,6 +428,10 @@ def _corr_kern(c, g, st, rx, ry, pend, w, minp, mkt, which, out):
         ry[q, j] = rm
         if r == r and rmok:
             nn, mx, my, cxx, cyy, cxy = _cm_add(nn, mx, my, cxx, cyy, cxy, r, rm)
+            # first pass of the next exact re-sync, in ring order (rows 0 .. w-1)
+            st[12, j] += 1.0
+            st[13, j] += r
+            st[14, j] += rm
             lr = st[9, j]
             if lr != _NEVER:
                 if r != st[7, j]:
@@ -424,15 +448,18 @@ def _corr_kern(c, g, st, rx, ry, pend, w, minp, mkt, which, out):
         st[5, j] = cyy
         st[6, j] = cxy
         if not resync:
-            out[j, 0] = _corr_out(v, nn, cxx, cyy, cxy, st[10, j], st[11, j], lo, minp,
-                                  j == mkt, which)
+            for m in range(nout):
+                out[j, cols[m]] = _corr_out(v, nn, cxx, cyy, cxy, st[10, j], st[11, j], lo,
+                                            minp[m], j == mkt, which[m])
     if resync:
         for j in range(N):
             pend[j] = j
-        _runs_cm(rx, ry, pend, N, w, st, 1)
+        _runs_cm(rx, ry, pend, N, w, st, 1, 12)
         for j in range(N):
-            out[j, 0] = _corr_out(c[j], st[1, j], st[4, j], st[5, j], st[6, j], st[10, j],
-                                  st[11, j], lo, minp, j == mkt, which)
+            for m in range(nout):
+                out[j, cols[m]] = _corr_out(c[j], st[1, j], st[4, j], st[5, j], st[6, j],
+                                            st[10, j], st[11, j], lo, minp[m], j == mkt,
+                                            which[m])
 
 
 # --------------------------------------------------------------------------- #
@@ -521,9 +548,11 @@ class _CorrBetaStream(StreamFeature):
         self.market = _market(market, n, symbols)
         self.window = _int(window, "window", 2)
         self.min_periods = _min_periods(min_periods, self.window)
-        self._minp = float(self.min_periods)
+        self._minp = np.array([float(self.min_periods)])
+        self._whichs = np.array([self._which], np.int64)
+        self._cols = np.zeros(1, np.int64)
         self._g = np.array([np.nan, 0.0])  # market's last valid close, rows so far
-        self._st = np.zeros((12, n))
+        self._st = np.zeros((15, n))  # rows 12-14: first pass of the next re-sync
         self._st[0] = np.nan  # no previous close
         self._st[7:9] = 0.0
         self._st[9:12] = _NEVER
@@ -533,7 +562,12 @@ class _CorrBetaStream(StreamFeature):
 
     def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
         _corr_kern(_vec(x, "close", self.n_symbols), self._g, self._st, self._rx, self._ry,
-                   self._pend, self.window, self._minp, self.market, self._which, out)
+                   self._pend, self.window, self._minp, self.market, self._whichs,
+                   self._cols, out)
+
+    def _fuse_key(self) -> tuple:
+        """Streams with equal keys hold identical state; the first item fuses them."""
+        return (CorrBetaGroup, self.n_symbols, self.market, self.window)
 
 
 class CorrelationStream(_CorrBetaStream):
@@ -549,6 +583,38 @@ class BetaStream(_CorrBetaStream):
     """Streaming :func:`~workbench.features._micro.rolling_beta` (input close)."""
 
     _which = 1
+
+
+class CorrBetaGroup:
+    """Several correlation / beta streams with one market and window, advanced as one.
+
+    Their co-moment state depends on the market and the window only (``min_periods``
+    and correlation-vs-beta act on the outputs), so one state and one kernel call per
+    bar serve them all; each output is exactly the member stream's output.
+
+    Parameters
+    ----------
+    members : list of (_CorrBetaStream, int)
+        The member streams (equal :meth:`_CorrBetaStream._fuse_key`) and the column of
+        each one's output in the ``(N, F)`` output matrix passed to :meth:`update`.
+    """
+
+    def __init__(self, members: list[tuple[_CorrBetaStream, int]]):
+        lead = members[0][0]
+        if any(s._fuse_key() != lead._fuse_key() for s, _ in members):
+            raise ValueError("CorrBetaGroup members must share n_symbols, market and window")
+        self.n_symbols, self.market, self.window = lead.n_symbols, lead.market, lead.window
+        self._g, self._st, self._rx, self._ry, self._pend = (lead._g, lead._st, lead._rx,
+                                                              lead._ry, lead._pend)
+        self._minp = np.array([float(s.min_periods) for s, _ in members])
+        self._whichs = np.array([s._which for s, _ in members], np.int64)
+        self._cols = np.array([c for _, c in members], np.int64)
+
+    def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
+        """Advance one bar; ``out`` is the whole ``(N, F)`` output matrix."""
+        _corr_kern(_vec(x, "close", self.n_symbols), self._g, self._st, self._rx, self._ry,
+                   self._pend, self.window, self._minp, self.market, self._whichs,
+                   self._cols, out)
 
 
 class MeanPairwiseCorrelationStream(StreamFeature):

@@ -37,6 +37,7 @@ __all__ = [
     "ATRStream",
     "BollingerBandwidthStream",
     "BollingerPctBStream",
+    "CloseWindowGroup",
     "GarmanKlassStream",
     "KurtosisStream",
     "MomentumStream",
@@ -59,9 +60,11 @@ _EXACT_W = 16
 _VAR_FLOOR = 1e-14
 
 # Bound from _stream_core by _ensure_jit (its numba dispatchers): Welford slide of one
-# value on scalars, and the grouped exact re-sync of the windows due at a bar.
+# value on scalars, the grouped exact re-sync of the windows due at a bar, and the
+# outputs of a full window (SMA / std / bands) for CloseWindowGroup.
 _slide = None
 _resync = None
+_rolling_out = None
 
 # --------------------------------------------------------------------------- #
 # kernels (plain functions until _ensure_jit turns them into numba dispatchers)
@@ -326,6 +329,74 @@ def _bands_kern(v, st, buf, iscr, fscr, tmp, w, k, what, out):
         out[j, 0] = _bands_out(v[j], st[6, j], st[2, j], st[3, j], st[4, j], w, k, what)
 
 
+def _win_val(x, r, K, mean, m2, w, kind, c):
+    """Output(s) of member kind ``kind`` of a close window group (scalars only).
+
+    Kinds 0-2: SMA, std sqrt(m2 / c), Bollinger bands (``_core._rolling_out`` with what
+    = kind); 3-4: Bollinger %b and bandwidth (:func:`_bands_out` with what = kind - 3,
+    ``c`` = k).
+    """
+    if kind <= 2:
+        return _rolling_out(K, mean, m2, w, kind, c)
+    return _bands_out(x, r, K, mean, m2, w, c, kind - 3), NAN, NAN
+
+
+def _win_group_kern(v, st, buf, iscr, fscr, tmp, w, kinds, cs, cols, out):
+    # One rolling window of v shared by several outputs (see CloseWindowGroup). st rows
+    # 0-4: rolling window (count, position, K, mean, m2); 5: last value; 6: run (as
+    # _bands_kern). Member m: kind kinds[m], parameter cs[m], first column cols[m] of out
+    # (Bollinger bands, kind 2, fill three columns).
+    pend = iscr[0]
+    n = 0
+    nm = kinds.shape[0]
+    for j in range(v.shape[0]):
+        x = v[j]
+        s = 0
+        if x == x:
+            r = st[6, j] + 1.0 if x == st[5, j] else 1.0
+            st[6, j] = r
+            st[5, j] = x
+            i = int(st[0, j])
+            p = int(st[1, j])
+            y = buf[p, j]
+            buf[p, j] = x
+            st[0, j] = i + 1
+            st[1, j] = p + 1 if p + 1 < w else 0
+            K, mu, m2, s = _slide(i, p, st[2, j], st[3, j], st[4, j], x, y, w)
+            st[2, j] = K
+            st[3, j] = mu
+            st[4, j] = m2
+            if s == 1:
+                for m in range(nm):
+                    o1, o2, o3 = _win_val(x, r, K, mu, m2, w, kinds[m], cs[m])
+                    col = cols[m]
+                    out[j, col] = o1
+                    if kinds[m] == 2:
+                        out[j, col + 1] = o2
+                        out[j, col + 2] = o3
+            elif s == 2:
+                pend[n] = j
+                n += 1
+        if s == 0:
+            for m in range(nm):
+                col = cols[m]
+                out[j, col] = NAN
+                if kinds[m] == 2:
+                    out[j, col + 1] = NAN
+                    out[j, col + 2] = NAN
+    _resync(st, 0, buf, w, pend, n, iscr, fscr, tmp)
+    for q in range(n):
+        j = pend[q]
+        for m in range(nm):
+            o1, o2, o3 = _win_val(v[j], st[6, j], st[2, j], st[3, j], st[4, j], w, kinds[m],
+                                  cs[m])
+            col = cols[m]
+            out[j, col] = o1
+            if kinds[m] == 2:
+                out[j, col + 1] = o2
+                out[j, col + 2] = o3
+
+
 def _vwap_kern(h, lo, c, v, st, bpv, bv, iscr, w, out):
     # st rows: valid count, ring position, sum(tp v), sum(v), number of non-zero volumes
     pend = iscr[0]
@@ -584,10 +655,10 @@ def _range_kern(o, h, lo, c, st, buf, iscr, w, what, scale, out):
 
 
 # helpers first: a caller resolves its callees from this namespace when it compiles
-_INLINE = ("_bands_out", "_mom_out", "_range_out")
+_INLINE = ("_bands_out", "_mom_out", "_range_out", "_win_val")
 _KERNELS = (*_INLINE, "_runs_sum", "_runs_mom4", "_roc_kern", "_atr_kern", "_obv_kern",
             "_pp_kern", "_bands_kern", "_vwap_kern", "_vov_kern", "_moments_kern",
-            "_range_kern")
+            "_range_kern", "_win_group_kern")
 _jitted = False
 
 
@@ -602,6 +673,7 @@ def _ensure_jit() -> None:
     g = globals()
     g["_slide"] = _core._slide
     g["_resync"] = _core._resync
+    g["_rolling_out"] = _core._rolling_out
     for name in _KERNELS:
         if name in _INLINE:
             g[name] = njit(cache=True, error_model="numpy", inline="always")(g[name])
@@ -732,6 +804,13 @@ class BollingerPctBStream(_Base):
         _bands_kern(x["close"], self._st, self._bufs[0], self._iscr, self._fscr, self._tmp,
                     self._w, self._kk, self._what, out)
 
+    def _fuse_key(self) -> tuple | None:
+        """Same key as every window of close of this length: see :class:`CloseWindowGroup`."""
+        return (CloseWindowGroup, self.n_symbols, self._w)
+
+    def _win_kind(self) -> tuple[int, float]:
+        return 3 + self._what, self._kk
+
 
 class BollingerBandwidthStream(BollingerPctBStream):
     """Streaming :func:`~workbench.features._ta.bollinger_bandwidth`."""
@@ -771,6 +850,9 @@ class VolumeZScoreStream(BollingerPctBStream):
     def update(self, x, out):
         _bands_kern(x["volume"], self._st, self._bufs[0], self._iscr, self._fscr, self._tmp,
                     self._w, 0.0, 2, out)
+
+    def _fuse_key(self) -> None:
+        return None  # a window of volume: nothing to share with the windows of close
 
 
 class VolOfVolStream(_Base):
@@ -858,3 +940,44 @@ class GarmanKlassStream(ParkinsonStream):
     def update(self, x, out):
         _range_kern(x["open"], x["high"], x["low"], x["close"], self._st, self._bufs[0],
                     self._iscr, self._w, 1, self._ppy, out)
+
+
+class CloseWindowGroup:
+    """Streams holding the same rolling window of close, advanced as one.
+
+    SMA, rolling std, Bollinger bands, %b and bandwidth with one window length keep the
+    same state (the Welford window of close, its exact re-syncs, and for %b/bandwidth
+    the run of identical values), so one state and one kernel call per bar serve them
+    all; each output is exactly the member stream's.
+
+    Parameters
+    ----------
+    members : list of (stream, int)
+        Member streams (equal ``_fuse_key()``; each has ``_win_kind() -> (kind, c)``) and
+        the first column of each one's outputs in the ``(N, F)`` output matrix passed to
+        :meth:`update`.
+    """
+
+    def __init__(self, members: list[tuple[_core._Stream, int]]):
+        _ensure_jit()
+        lead = members[0][0]
+        key = lead._fuse_key()
+        if any(s._fuse_key() != key for s, _ in members):
+            raise ValueError("CloseWindowGroup members must share n_symbols and window")
+        N = self.n_symbols = key[1]
+        w = self.window = key[2]
+        self._st = np.zeros((7, N))
+        self._st[5] = np.nan  # no last value: the first one starts a run
+        self._buf = np.zeros((w, N))
+        self._iscr = np.zeros((4, N), dtype=np.int64)
+        self._fscr = np.zeros((4, N))
+        self._tmp = np.zeros((w, min(N, _core._BLK)))
+        kinds = [s._win_kind() for s, _ in members]
+        self._kinds = np.array([k for k, _ in kinds], np.int64)
+        self._cs = np.array([float(c) for _, c in kinds])
+        self._cols = np.array([c for _, c in members], np.int64)
+
+    def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
+        """Advance one bar; ``out`` is the whole ``(N, F)`` output matrix."""
+        _win_group_kern(x["close"], self._st, self._buf, self._iscr, self._fscr, self._tmp,
+                        self.window, self._kinds, self._cs, self._cols, out)
