@@ -173,7 +173,7 @@ class FeatureStream:
         """(Re)create the streaming objects and their output views into ``_out``."""
         N = len(self.symbols)
         plan: list[Any] = []
-        groups: dict[tuple, list] = {}
+        groups: dict[tuple, tuple[int, list]] = {}
         c = 0
         for defn, params in self._defs:
             if defn.stream is None:

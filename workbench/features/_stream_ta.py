@@ -26,7 +26,7 @@ light: :func:`_ensure_jit` replaces the plain kernels below with
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -958,7 +958,7 @@ class CloseWindowGroup:
         :meth:`update`.
     """
 
-    def __init__(self, members: list[tuple[_core._Stream, int]]):
+    def __init__(self, members: list[tuple[Any, int]]):
         _ensure_jit()
         lead = members[0][0]
         key = lead._fuse_key()
