@@ -120,7 +120,7 @@ def _rolling_moments(v, n, w, mean_o, m2_o):
             xs = x - K
             ys = v[i - w] - K
             old = mean
-            mean = old + (xs - ys) / w
+            mean = old + (xs - ys) * (1.0 / w)
             m2 += (xs - ys) * (xs - mean + ys - old)
         if i >= w - 1:
             mean_o[i] = K + mean
@@ -293,6 +293,7 @@ def _rsi_block(x, out, j0, nb, period):
     T = x.shape[0]
     fp = float(period)
     pm1 = fp - 1.0
+    rfp = 1.0 / fp
     cnt = np.zeros(nb)  # valid bars seen
     last = np.zeros(nb)
     gain = np.zeros(nb)
@@ -308,8 +309,8 @@ def _rsi_block(x, out, j0, nb, period):
                 dn = -d if d < 0.0 else 0.0
                 g0 = gain[b]
                 l0 = loss[b]
-                g = (g0 * pm1 + up) / fp
-                lo = (l0 * pm1 + dn) / fp
+                g = (g0 * pm1 + up) * rfp
+                lo = (l0 * pm1 + dn) * rfp
                 tot = g + lo
                 r = 100.0 * (g / tot) if tot != 0.0 else 0.0
                 good = ok & (cnt[b] >= fp)
@@ -331,8 +332,8 @@ def _rsi_block(x, out, j0, nb, period):
                 ng = (g0 * pm1 if c > fp else g0) + up
                 nl = (l0 * pm1 if c > fp else l0) + dn
                 if c >= fp:
-                    g = ng / fp
-                    lo = nl / fp
+                    g = ng * rfp
+                    lo = nl * rfp
                 elif c > 0.0:
                     g = ng
                     lo = nl
@@ -507,7 +508,7 @@ def _roll_push(b, xv, w, cnt, K, mean, m2, buf):
             xs = xv - kk
             ys = y - kk
             old = mean[b]
-            mu = old + (xs - ys) / w
+            mu = old + (xs - ys) * (1.0 / w)
             m2[b] += (xs - ys) * (xs - mu + ys - old)
             mean[b] = mu
     cnt[b] = i + 1
@@ -607,7 +608,7 @@ def _roll_block(x, o1, o2, o3, j0, nb, w, what, c):
                     xs = xv - k0
                     ys = y - k0
                     old = mean[b]
-                    mu = old + (xs - ys) / w
+                    mu = old + (xs - ys) * (1.0 / w)
                     m2[b] += (xs - ys) * (xs - mu + ys - old)
                     mean[b] = mu
             ia = i + 1
@@ -619,9 +620,9 @@ def _roll_block(x, o1, o2, o3, j0, nb, w, what, c):
                 if what == 0:
                     o1[t, j0 + b] = mid if full else NAN
                 elif what == 1:
-                    o1[t, j0 + b] = math.sqrt(v2 / c) if full else NAN
+                    o1[t, j0 + b] = math.sqrt(v2 * (1.0 / c)) if full else NAN
                 else:
-                    hw = c * math.sqrt(v2 / w)
+                    hw = c * math.sqrt(v2 * (1.0 / w))
                     o1[t, j0 + b] = mid + hw if full else NAN
                     o2[t, j0 + b] = mid if full else NAN
                     o3[t, j0 + b] = mid - hw if full else NAN
@@ -639,9 +640,9 @@ def _roll_block(x, o1, o2, o3, j0, nb, w, what, c):
                         if what == 0:
                             r1 = mid
                         elif what == 1:
-                            r1 = math.sqrt(v2 / c)
+                            r1 = math.sqrt(v2 * (1.0 / c))
                         else:
-                            hw = c * math.sqrt(v2 / w)
+                            hw = c * math.sqrt(v2 * (1.0 / w))
                             r1 = mid + hw
                             r2 = mid
                             r3 = mid - hw

@@ -27,6 +27,9 @@ count). Both modes perform the arithmetic of the per-feature kernels
 (:mod:`._cpu`, :mod:`._cpu_ta`) operation for operation, so results are bitwise
 identical to the public per-feature functions; the per-asset rolling-window and
 ROC steps *are* theirs (:func:`._cpu._roll_push`, :func:`._cpu_ta._roc_step`).
+Constant divisors are applied as a multiply by their reciprocal everywhere (Wilder
+``/ period``, the sliding-mean ``/ w``, ``sqrt(m2 / w)`` and ``sqrt(m2 / (w - ddof))``), as
+in those kernels and in :mod:`._stream_core`; the re-sync and seed divisions stay divisions.
 
 Missing bars (NaN) leave an asset's state untouched and write NaN; warm-up rows are
 NaN; outputs at t use inputs at or before t only. An inf input is counted (the
@@ -110,6 +113,7 @@ def _rsi_row(xr, o, last, gain, loss, i, period):
     nb = xr.shape[0]
     fp = float(period)
     pm1 = fp - 1.0
+    rfp = 1.0 / fp
     if i == 0:
         for b in range(nb):
             o[b] = NAN
@@ -118,8 +122,8 @@ def _rsi_row(xr, o, last, gain, loss, i, period):
             d = xr[b] - last[b]
             up = d if d > 0.0 else 0.0
             dn = -d if d < 0.0 else 0.0
-            g = (gain[b] * pm1 + up) / fp
-            lo = (loss[b] * pm1 + dn) / fp
+            g = (gain[b] * pm1 + up) * rfp
+            lo = (loss[b] * pm1 + dn) * rfp
             gain[b] = g
             loss[b] = lo
             tot = g + lo
@@ -129,8 +133,8 @@ def _rsi_row(xr, o, last, gain, loss, i, period):
             d = xr[b] - last[b]
             up = d if d > 0.0 else 0.0
             dn = -d if d < 0.0 else 0.0
-            g = (gain[b] + up) / fp
-            lo = (loss[b] + dn) / fp
+            g = (gain[b] + up) * rfp
+            lo = (loss[b] + dn) * rfp
             gain[b] = g
             loss[b] = lo
             tot = g + lo
@@ -217,6 +221,7 @@ def _roll_row(xr, st, i, w, want_sd0):
     v2o = st[_R_V2]
     sd0 = st[_R_SD0]
     buf = st[_R_BUF:_R_BUF + w]
+    rw = 1.0 / w
     p = i % w
     if i < w:
         if i == 0:
@@ -268,7 +273,7 @@ def _roll_row(xr, st, i, w, want_sd0):
             xs = xv - k0
             ys = y - k0
             old = mean[b]
-            mu = old + (xs - ys) / w
+            mu = old + (xs - ys) * rw
             m2[b] += (xs - ys) * (xs - mu + ys - old)
             mean[b] = mu
     if i >= w - 1:
@@ -278,7 +283,7 @@ def _roll_row(xr, st, i, w, want_sd0):
             v2 = v2 if v2 > 0.0 else 0.0
             v2o[b] = v2
             if want_sd0:
-                sd0[b] = math.sqrt(v2 / w)
+                sd0[b] = math.sqrt(v2 * rw)
     else:
         for b in range(nb):
             mid[b] = NAN
@@ -342,6 +347,7 @@ def _ema_assets(xr, o, ssum, prev, cnt, span):
 def _rsi_assets(xr, o, last, gain, loss, cnt, period):
     fp = float(period)
     pm1 = fp - 1.0
+    rfp = 1.0 / fp
     for b in range(xr.shape[0]):
         v = xr[b]
         i = cnt[b]
@@ -352,11 +358,11 @@ def _rsi_assets(xr, o, last, gain, loss, cnt, period):
         up = d if d > 0.0 else 0.0
         dn = -d if d < 0.0 else 0.0
         if i > period:
-            g = (gain[b] * pm1 + up) / fp
-            lo = (loss[b] * pm1 + dn) / fp
+            g = (gain[b] * pm1 + up) * rfp
+            lo = (loss[b] * pm1 + dn) * rfp
         elif i == period:
-            g = (gain[b] + up) / fp
-            lo = (loss[b] + dn) / fp
+            g = (gain[b] + up) * rfp
+            lo = (loss[b] + dn) * rfp
         else:
             g = gain[b] + up
             lo = loss[b] + dn
@@ -439,6 +445,7 @@ def _roll_assets(xr, st, rcnt, w, want_sd0):
     v2o = st[_R_V2]
     sd0 = st[_R_SD0]
     buf = st[_R_BUF:_R_BUF + w]
+    rw = 1.0 / w
     for b in range(xr.shape[0]):
         xv = xr[b]
         r1 = NAN
@@ -451,7 +458,7 @@ def _roll_assets(xr, st, rcnt, w, want_sd0):
                 v2 = v2 if v2 > 0.0 else 0.0
                 r2 = v2
                 if want_sd0:
-                    r3 = math.sqrt(v2 / w)
+                    r3 = math.sqrt(v2 * rw)
         mid[b] = r1
         v2o[b] = r2
         sd0[b] = r3
@@ -476,8 +483,9 @@ def _copy_row(src, o):
 
 @njit(cache=True)
 def _std_row(v2, o, c):
+    rc = 1.0 / c
     for b in range(v2.shape[0]):
-        o[b] = math.sqrt(v2[b] / c)
+        o[b] = math.sqrt(v2[b] * rc)
 
 
 @njit(cache=True)

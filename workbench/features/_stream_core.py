@@ -90,7 +90,7 @@ def _slide(i, p, K, mean, m2, xv, y, w):
         return K, mean, m2, 2
     xs = xv - K
     ys = y - K
-    mu = mean + (xs - ys) / w
+    mu = mean + (xs - ys) * (1.0 / w)
     m2 += (xs - ys) * (xs - mu + ys - mean)
     return K, mu, m2, 1
 
@@ -231,6 +231,7 @@ def _rsi_step(v, st, period, out):
     # st rows: valid count, last price, avg gain, avg loss (as _cpu._rsi_block)
     fp = float(period)
     pm1 = fp - 1.0
+    rfp = 1.0 / fp
     for j in range(v.shape[0]):
         x = v[j]
         if not (x == x):
@@ -245,8 +246,8 @@ def _rsi_step(v, st, period, out):
         ng = (g0 * pm1 if c > fp else g0) + up
         nl = (l0 * pm1 if c > fp else l0) + dn
         if c >= fp:
-            g = ng / fp
-            lo = nl / fp
+            g = ng * rfp
+            lo = nl * rfp
         elif c > 0.0:
             g = ng
             lo = nl
@@ -320,8 +321,8 @@ def _rolling_out(K, mean, m2, w, what, c):
     if what == 0:
         return mid, NAN, NAN
     if what == 1:
-        return math.sqrt(v2 / c), NAN, NAN
-    hw = c * math.sqrt(v2 / w)
+        return math.sqrt(v2 * (1.0 / c)), NAN, NAN
+    hw = c * math.sqrt(v2 * (1.0 / w))
     return mid + hw, mid, mid - hw
 
 
