@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -670,8 +671,9 @@ class _BookStream(StreamFeature):
             args.append(a[None])
         return args
 
+    @abstractmethod
     def _compute(self, args: list[np.ndarray]) -> np.ndarray:
-        raise NotImplementedError
+        """The batch L2 function on a one-snapshot (1, N, k) batch -> (1, N)."""
 
     def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
         with np.errstate(invalid="ignore", divide="ignore"):
