@@ -224,3 +224,9 @@ def test_errors_match_per_feature_functions():
     for feat, msg in cases:
         with pytest.raises(ValueError, match=msg):
             FeatureSet(features=[feat], backend="cpu").compute({"close": x})
+
+
+def test_featureset_fusable_list_matches_the_kernel():
+    from workbench.features import _cpu_fused, _featureset
+
+    assert _featureset._FUSABLE == _cpu_fused.FUSABLE
