@@ -461,6 +461,13 @@ def _pp_state(nb, cap):
             np.zeros((cap, nb), np.int64), np.zeros(nb, np.int64), np.zeros(nb, np.int64))
 
 
+@njit(cache=True)
+def _window_state(nb, w):
+    """Per-asset sliding-window moments for ``nb`` assets: count, shift, mean, M2, ring."""
+    return (np.zeros(nb, np.int64), np.zeros(nb), np.zeros(nb), np.zeros(nb),
+            np.zeros((w, nb)))
+
+
 @njit(cache=True, parallel=True)
 def price_position_nb(h, lo, c, out, nblk, w, cap):
     T, N = c.shape
@@ -486,11 +493,7 @@ def bollinger_pb_nb(c, pb_o, bw_o, nblk, w, k):
         nb = j1 - j0
         if nb <= 0:
             continue
-        cnt = np.zeros(nb, np.int64)
-        K = np.zeros(nb)
-        mean = np.zeros(nb)
-        m2 = np.zeros(nb)
-        buf = np.zeros((w, nb))
+        cnt, K, mean, m2, buf = _window_state(nb, w)
         last = np.full(nb, NAN)
         run = np.zeros(nb, np.int64)
         for t in range(T):
@@ -530,11 +533,7 @@ def volume_zscore_nb(v, out, nblk, w):
         nb = j1 - j0
         if nb <= 0:
             continue
-        cnt = np.zeros(nb, np.int64)
-        K = np.zeros(nb)
-        mean = np.zeros(nb)
-        m2 = np.zeros(nb)
-        buf = np.zeros((w, nb))
+        cnt, K, mean, m2, buf = _window_state(nb, w)
         last = np.full(nb, NAN)
         run = np.zeros(nb, np.int64)
         for t in range(T):
@@ -552,16 +551,8 @@ def vol_of_vol_nb(c, out, nblk, vw, w, scale):
         if nb <= 0:
             continue
         last = np.full(nb, NAN)
-        cnt1 = np.zeros(nb, np.int64)
-        K1 = np.zeros(nb)
-        mean1 = np.zeros(nb)
-        m21 = np.zeros(nb)
-        buf1 = np.zeros((vw, nb))
-        cnt2 = np.zeros(nb, np.int64)
-        K2 = np.zeros(nb)
-        mean2 = np.zeros(nb)
-        m22 = np.zeros(nb)
-        buf2 = np.zeros((w, nb))
+        cnt1, K1, mean1, m21, buf1 = _window_state(nb, vw)
+        cnt2, K2, mean2, m22, buf2 = _window_state(nb, w)
         for t in range(T):
             for b in range(nb):
                 j = j0 + b
