@@ -168,14 +168,14 @@ def run_report(
     (run_dir / "run.json").write_text(json.dumps(record, indent=2, default=str))
     nb_out = run_dir / "research.ipynb"
     t0 = time.perf_counter()
-    error: BaseException | None = None
+    error: Exception | None = None
     try:
         pm.execute_notebook(
             str(template), str(nb_out), parameters=params, kernel_name=kernel_name,
             cwd=str(run_dir), progress_bar=progress, execution_timeout=timeout_s,
             report_mode=False,
         )
-    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised as ReportError
+    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as ReportError
         error = exc
     record["execute_seconds"] = round(time.perf_counter() - t0, 2)
     if nb_out.exists():

@@ -106,3 +106,12 @@ def test_walk_forward_stitches_test_blocks(dataset):
     bad = [S(slice(0, 300), slice(280, 350), slice(351, 450))]
     with pytest.raises(ValueError, match="overlap"):
         walk_forward(lambda k: _model(), dataset, bad, progress=False)
+
+
+def test_predictions_never_use_dropout(dataset):
+    m = _model(dropout=0.5, epochs=1).fit(dataset, slice(0, 300))
+    m.network_.train()  # even if left in training mode, predict is deterministic
+    a = m.predict(dataset.features)
+    b = m.predict(dataset.features)
+    np.testing.assert_array_equal(a, b)
+    assert m.network_.training  # and the mode is restored

@@ -420,8 +420,14 @@ class DeepMomentumLSTM:
         out = np.zeros((T, N))
         if win.x.shape[0] == 0:
             return out
-        with torch.inference_mode():
-            pos = self.network_(win.x).numpy().astype(np.float64)
+        net = self.network_
+        was_training = net.training
+        net.eval()  # no dropout in predictions, also when scoring validation during fit
+        try:
+            with torch.inference_mode():
+                pos = net(win.x).numpy().astype(np.float64)
+        finally:
+            net.train(was_training)
         m = win.mask.numpy()
         out[win.t_index[m], np.broadcast_to(win.a_index[:, None], m.shape)[m]] = pos[m]
         return out
