@@ -13,6 +13,7 @@ _EXPORTS = {
     "BacktestViewer": "widgets.backtest_viewer",
     "load_run": "widgets.backtest_viewer",
     "FeatureExplorer": "widgets.feature_explorer",
+    "TrainingMonitor": "widgets.training_monitor",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -45,6 +45,7 @@ def walk_forward(
     splits: Sequence,
     *,
     progress: bool = True,
+    callbacks: Sequence[Callable[[Any, dict], Any]] = (),
 ) -> WalkForwardResult:
     """Fit one model per split and predict its test block (expanding window).
 
@@ -60,6 +61,10 @@ def walk_forward(
         :func:`workbench.backtest.walk_forward_splits`).
     progress : bool, default True
         tqdm bar over folds.
+    callbacks : sequence of callable, optional
+        Passed to each fold's ``fit`` as ``callback(model, record)`` with ``record``
+        (the epoch's history entry) extended by ``"fold"`` (e.g. a
+        :class:`widgets.TrainingMonitor`); a truthy return stops that fold's training.
 
     Returns
     -------
@@ -83,7 +88,10 @@ def walk_forward(
         if va.stop > te.start or tr.stop > va.start:
             raise ValueError(f"split {k}: train/valid/test rows overlap ({tr}, {va}, {te})")
         model = model_factory(k)
-        model.fit(dataset, tr, va)
+        if callbacks:
+            model.fit(dataset, tr, va, callbacks=[_with_fold(cb, k) for cb in callbacks])
+        else:
+            model.fit(dataset, tr, va)
         pos = model.predict(dataset.features, rows=te)
         positions[te] = pos[te]
         models.append(model)
@@ -98,6 +106,13 @@ def walk_forward(
             "valid_sharpe": getattr(model, "best_valid_sharpe_", np.nan),
         })
     return WalkForwardResult(positions, models, pd.DataFrame(hist), pd.DataFrame(folds))
+
+
+def _with_fold(cb: Callable[[Any, dict], Any], fold: int) -> Callable[[Any, dict], Any]:
+    def wrapped(model: Any, record: dict) -> Any:
+        return cb(model, {**record, "fold": fold})
+
+    return wrapped
 
 
 def _as_slice(x) -> slice:
