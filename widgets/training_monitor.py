@@ -163,8 +163,12 @@ class TrainingMonitor:
                 fig.line("epoch", "value", source=src, color=color, line_width=2, name=name,
                          legend_label=name)
                 fig.scatter("epoch", "value", source=src, color=color, size=4, name=name)
-                fig.legend.location = "top_left"
+                fig.legend.location = "bottom_right"
                 fig.legend.click_policy = "hide"
+                fig.legend.background_fill_alpha = 0.5
+                fig.legend.label_text_font_size = "8pt"
+                fig.legend.spacing = 0
+                fig.legend.padding = 4
             self._sources[name] = srcs
         return self._sources[name]
 
@@ -181,7 +185,7 @@ class TrainingMonitor:
                 "best_valid_sharpe": float(vs.max()) if best is not None else float("nan"),
                 "last_train_loss": float(g["train_loss"].iloc[-1]),
             })
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows).round({"best_valid_sharpe": 3, "last_train_loss": 4})
 
 
 def _row(model: Any, record: dict) -> dict[str, Any]:
