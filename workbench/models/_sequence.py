@@ -77,21 +77,6 @@ def pairwise_sharpe(r: np.ndarray, periods_per_year: int = 252) -> float:
     return float(math.sqrt(periods_per_year) * r.mean() / sd) if sd > 0 else float("nan")
 
 
-@dataclass
-class _Windows:
-    x: torch.Tensor  # (W, burn + L, F)
-    mask: torch.Tensor  # (W, burn + L) loss mask (False on burn-in)
-    r: torch.Tensor  # (W, burn + L)
-    sigma: torch.Tensor  # (W, burn + L)
-    t_index: np.ndarray = field(default_factory=lambda: np.empty(0))  # (W, burn + L) rows
-    a_index: np.ndarray = field(default_factory=lambda: np.empty(0))  # (W,) asset
-
-
-def _check(name: str, value: Any, ok: bool, expected: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-
-
 def last_step(network: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Position of the last step of each sequence, shape (B,), from ``x`` (B, L, F).
 
@@ -119,11 +104,12 @@ def check_param(name: str, value: Any, ok: bool, expected: str) -> None:
 
 
 def _is_int(v: Any, lo: int) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo
+    return bool(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo)
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    return bool(isinstance(v, (int, float, np.integer, np.floating))
+                and not isinstance(v, bool))
 
 
 class SequenceModel:
