@@ -3,18 +3,23 @@
 Imported only by :func:`workbench.features._api._backend` for ``backend="cupy"``;
 cupy itself is imported lazily, at the first kernel call. The CUDA C source is
 ``_gpu_kernels.cu`` beside this file (double precision, compiled once per process
-by NVRTC with ``--fmad=false`` so no multiply-add is contracted, as in numba).
+by NVRTC with ``--fmad=false`` so no multiply-add is contracted, as in numba: the
+kernels do the numba kernels' floating-point operations in the same order,
+reciprocal multiplies included, so CPU and GPU agree bit for bit except where a
+CUDA ``log``/``exp`` differs from libm's by an ulp).
 
 Design (DESIGN.md sec. 3): one thread per asset (per ``(pair, asset)`` for the
 Baz MACD signals) walks ``t = 0 .. T-1`` over the C-ordered (T, N) array, so
 consecutive threads read consecutive addresses at every step (coalesced).
 Recurrences (EMA, RSI, MACD, EWM variance, ATR, OBV) keep their state in
 registers; rolling windows keep a per-thread ring buffer in a (w, N) scratch
-array (also coalesced) with the CPU kernels' sliding Welford update and exact
-re-sync every ``w`` values, or an exact recompute of the window at every step
-(window sums, higher moments, co-moments). A NaN input leaves the asset's state
-untouched and writes NaN, so each asset is computed on its own sequence of
-valid bars, exactly as in :mod:`workbench.features._cpu`.
+array (also coalesced) with the CPU kernels' sliding updates (Welford moments,
+window sums, co-moments) and their exact re-syncs every ``w`` values. A NaN input
+leaves the asset's state untouched and writes NaN, so each asset is computed on
+its own sequence of valid bars, exactly as in :mod:`workbench.features._cpu`.
+The mean pairwise correlation runs one thread per asset pair (O(T N^2) work) in
+chunks of rows, then reduces each row's pair correlations in the CPU's fixed
+block order.
 
 Entry points carry the names and argument order of the CPU modules' entry
 points. They take 2-D float64 arrays: CuPy arrays (results stay on the device)
@@ -286,6 +291,15 @@ def price_position(high, low, close, window):
     return _outputs(d, host, out)
 
 
+def bollinger_pct_b_bandwidth(close, window, k):
+    """Fused pass: (%b, bandwidth), each (T, N) (as ``_cpu_ta.bollinger_pct_b_bandwidth``)."""
+    d, (c,), host = _inputs(close)
+    T, N = c.shape
+    pb, bw = _empty(d, T, N), _empty(d, T, N)
+    d.launch("wb_bollinger_pb", N, c, pb, bw, _scratch(d, window, N), T, N, window, float(k))
+    return _outputs(d, host, pb, bw)
+
+
 def rolling_vwap(high, low, close, volume, window):
     d, (h, lo, c, v), host = _inputs(high, low, close, volume)
     T, N = c.shape
@@ -309,7 +323,8 @@ def vol_of_vol(close, vol_window, window, periods_per_year):
     )
     out = _empty(d, T, N)
     # rolling std (ddof=1) over the valid (non-NaN) volatility values of each asset
-    d.launch("wb_rolling", N, vol, out, out, out, _scratch(d, window, N), T, N, window, 1,
+    # (mode 3: sqrt(m2 / (window - 1)), a true division as in _cpu_ta._vov_step)
+    d.launch("wb_rolling", N, vol, out, out, out, _scratch(d, window, N), T, N, window, 3,
              float(window - 1))  # fmt: skip
     return _outputs(d, host, out)
 
@@ -352,7 +367,7 @@ def corwin_schultz_spread(high, low, window):
 
 
 def roll_spread(close, window):
-    return _unary("wb_roll_spread", close, window, scratch=window + 1)
+    return _unary("wb_roll_spread", close, window, scratch=2 * window)
 
 
 def amihud_illiquidity(close, volume, window, scale):
@@ -370,11 +385,12 @@ def _corr_beta(close, market, window, min_periods, kind):
     if not -N <= market < N:
         raise ValueError(f"market must be a column index in [0, {N}), got {market}")
     market %= N
-    minp = window if min_periods is None else int(min_periods)
+    minp = float(window if min_periods is None else min_periods)
     r = _empty(d, T, N)
     d.launch("wb_returns", N, c, r, T, N, 1)
     out = _empty(d, T, N)
-    d.launch("wb_corr_beta", N, r, c, out, T, N, market, window, minp, kind)
+    buf = _scratch(d, 2 * window, N)  # rings of the (asset, market) return pairs
+    d.launch("wb_corr_beta", N, r, c, out, buf, T, N, market, window, minp, kind)
     return _outputs(d, host, out)
 
 
@@ -384,3 +400,58 @@ def rolling_correlation(close, market, window, min_periods):
 
 def rolling_beta(close, market, window, min_periods):
     return _corr_beta(close, market, window, min_periods, 1)
+
+
+# mean pairwise correlation: number of per-pair state rows (n, means, co-moments, flat
+# tracking) and the "row" of a change that never happened (as _cpu_micro._NEVER)
+_MPC_STATE = 11
+_MPC_NEVER = -(1 << 62)
+# number of reduction blocks of the pairs (as _cpu_micro._PAIR_BLOCKS; same bounds)
+_PAIR_BLOCKS = 16
+# elements of the (rows, P) chunk of per-pair correlations held on the device at once
+_MPC_CHUNK = 1 << 25
+
+
+def _pair_bounds(P: int) -> np.ndarray:
+    """Bounds of the reduction blocks of ``P`` pairs (as ``_cpu_micro.pair_bounds``)."""
+    nblk = max(1, min(_PAIR_BLOCKS, P))
+    return np.linspace(0, P, nblk + 1).round().astype(np.int64)
+
+
+def mean_pairwise_correlation(close, window, min_periods):
+    """(T,) mean over all asset pairs of the rolling correlation of log returns.
+
+    Same definition and arithmetic as ``_cpu_micro.mean_pairwise_correlation``: per
+    pair, pairwise-complete Welford co-moments over the last ``window`` panel rows with
+    an exact re-sync every ``window`` rows, NaN where a pair has fewer than
+    ``min_periods`` counted rows, a constant series, or an asset without a bar at t;
+    the mean of the defined pairs is summed in the CPU's fixed blocks and order.
+
+    One thread per pair walks the rows in chunks of at most ``_MPC_CHUNK / P`` rows
+    (the chunk's (rows, P) correlations are then reduced per row by
+    ``wb_mpc_block_sums`` / ``wb_mpc_combine``). Work O(T N^2), device memory
+    O(N^2 + T N) besides the chunk.
+    """
+    d, (c,), host = _inputs(close)
+    T, N = c.shape
+    xp = d.xp
+    out = xp.full((T,), math.nan, dtype=xp.float64)
+    if N < 2 or T == 0:
+        return _outputs(d, host, out)
+    P = N * (N - 1) // 2
+    r = _empty(d, T, N)
+    d.launch("wb_returns", N, c, r, T, N, 1)
+    st = xp.zeros((_MPC_STATE, P), dtype=xp.float64)
+    st[_MPC_STATE - 3 :] = float(_MPC_NEVER)  # last-value row, change rows: none yet
+    bounds = xp.asarray(_pair_bounds(P))
+    NB = int(bounds.shape[0]) - 1
+    R = max(1, min(T, _MPC_CHUNK // P))
+    rc = _empty(d, R, P)
+    acc, cnt = _empty(d, R, NB), _empty(d, R, NB)
+    for t0 in range(0, T, R):
+        rows = min(R, T - t0)
+        d.launch("wb_mpc_pairs", P, r, c, rc, st, T, N, P, window, float(min_periods),
+                 t0, t0 + rows)  # fmt: skip
+        d.launch("wb_mpc_block_sums", rows * NB, rc, bounds, acc, cnt, P, NB, rows)
+        d.launch("wb_mpc_combine", rows, acc, cnt, out, NB, t0, rows)
+    return _outputs(d, host, out)

@@ -1,19 +1,27 @@
 // CUDA kernels of the CuPy backend (workbench.features._gpu), double precision.
 //
 // Layout: every input/output is a C-ordered (T, N) array, element (t, j) at t*N + j.
-// One thread per asset (or per (pair, asset)) walks t = 0 .. T-1, so at every
-// step consecutive threads read consecutive addresses (coalesced). A NaN input
-// leaves the thread's state untouched and writes NaN: each asset is computed on
-// its own sequence of valid bars. Rolling windows keep a per-thread ring buffer
-// in a (w, M) scratch array (row q of thread g at q*M + g, again coalesced).
+// One thread per asset (or per (pair, asset), or per asset pair for the mean pairwise
+// correlation) walks t = 0 .. T-1, so at every step consecutive threads read
+// consecutive addresses (coalesced). A NaN input leaves the thread's state untouched
+// and writes NaN: each asset is computed on its own sequence of valid bars. Rolling
+// windows keep a per-thread ring buffer in a (w, M) scratch array (row q of thread g
+// at q*M + g, again coalesced).
 //
-// The arithmetic mirrors the numba kernels in _cpu.py operation for operation;
-// _gpu.py compiles this file with --fmad=false so no multiply-add is contracted
-// (numba does not contract either), which keeps CPU/GPU parity at ~1e-15.
+// The arithmetic mirrors the numba kernels of _cpu.py, _cpu_ta.py and _cpu_micro.py
+// operation for operation: the same sliding updates and exact re-syncs, and the same
+// multiplies by precomputed reciprocals where those kernels use them (Wilder's
+// "* (1 / period)", the sliding mean's "* (1 / w)", std "sqrt(m2 * (1 / c))", Bollinger
+// "sqrt(m2 * (1 / w))") and true divisions where they divide. _gpu.py compiles this
+// file with --fmad=false so no multiply-add is contracted into an FMA (numba, without
+// fastmath, does not contract either); with contraction, e.g. the EMA update
+// (v - prev) * k + prev would round differently. Division and sqrt are IEEE-rounded in
+// CUDA double precision, so CPU and GPU then differ only where log/exp (libdevice vs
+// libm, within an ulp) enter.
 //
 // The same source compiles as plain C++ with -DWB_HOST (one host loop per
 // kernel instead of a grid): tests/features/test_gpu.py uses that build to check
-// the kernels' logic against the CPU backend on a machine without a GPU.
+// the kernels against the CPU backend bit for bit on a machine without a GPU.
 
 #ifdef WB_HOST
 #include <math.h>
@@ -110,7 +118,7 @@ WB_DEV bool roll_push(Roll& s, double xv, long long w, double* buf, long long st
             double xs = xv - kk;
             double ys = y - kk;
             double old = s.mean;
-            double mu = old + (xs - ys) / (double)w;
+            double mu = old + (xs - ys) * (1.0 / (double)w);  // reciprocal, as _cpu
             s.m2 += (xs - ys) * (xs - mu + ys - old);
             s.mean = mu;
         }
@@ -119,15 +127,233 @@ WB_DEV bool roll_push(Roll& s, double xv, long long w, double* buf, long long st
     return i >= w - 1;
 }
 
-// Exact sum of the ring (oldest first), the newest value at row p.
-WB_DEV double ring_sum(const double* buf, long long st, long long p, long long w) {
-    double s = 0.0;
-    long long q = p;
-    for (long long k = 0; k < w; ++k) {
-        q = q + 1 < w ? q + 1 : 0;
-        s += buf[q * st];
+// --------------------------------------------------------------------------- //
+// sliding sums and co-moments (ports of _cpu_ta._sum_update / _mom4_push and
+// _cpu_micro._ring_sum_push / _cm_add / _cm_remove / _cm_push / _flat_track)
+// --------------------------------------------------------------------------- //
+
+// _cpu_ta._sum_update: push value number i (0-based) into the ring (row i % w at buf[q * st])
+// and keep the window sum s: slid in between (s += x - old), recomputed exactly (ring rows
+// 0 .. w-1) whenever the ring wraps, including the first full window.
+WB_DEV void sum_update(long long i, double xv, long long w, double& s, double* buf,
+                       long long st) {
+    long long p = i % w;
+    if (i < w - 1) {
+        if (i == 0) s = 0.0;
+        s += xv;
+        buf[p * st] = xv;
+    } else if (p == w - 1) {
+        buf[p * st] = xv;
+        double acc = 0.0;
+        for (long long q = 0; q < w; ++q) acc += buf[q * st];
+        s = acc;
+    } else {
+        s += xv - buf[p * st];
+        buf[p * st] = xv;
     }
-    return s;
+}
+
+// _cpu_micro._ring_sum_push: c values pushed so far; returns c + 1. s = s + x - old while
+// the ring is full, exact sum (ring rows 0 .. w-1) each time the ring wraps.
+WB_DEV long long ring_sum_push(long long c, double xv, long long w, double& s, double* ring,
+                               long long st) {
+    long long p = c % w;
+    if (c >= w) {
+        s = s + xv - ring[p * st];
+    } else {
+        s = s + xv;
+    }
+    ring[p * st] = xv;
+    c += 1;
+    if (c % w == 0) {
+        double acc = 0.0;
+        for (long long q = 0; q < w; ++q) acc += ring[q * st];
+        s = acc;
+    }
+    return c;
+}
+
+// Sums of (x - K)^k, k = 1..4, over the last w values (_cpu_ta._mom4_push). K is reset to
+// the window mean at every exact re-sync (ring wrap, or every value for w <= WB_EXACT_W).
+struct Mom4 {
+    double K, s1, s2, s3, s4;
+};
+
+WB_DEV bool mom4_push(long long i, double xv, long long w, Mom4& m, double* buf, long long st) {
+    long long p = i % w;
+    if (i < w - 1) {
+        if (i == 0) {
+            m.K = xv;
+            m.s1 = 0.0;
+            m.s2 = 0.0;
+            m.s3 = 0.0;
+            m.s4 = 0.0;
+        }
+        double d = xv - m.K;
+        double d2 = d * d;
+        m.s1 += d;
+        m.s2 += d2;
+        m.s3 += d2 * d;
+        m.s4 += d2 * d2;
+        buf[p * st] = xv;
+    } else if (w <= WB_EXACT_W || p == w - 1) {
+        buf[p * st] = xv;
+        double kk = m.K;
+        double acc = 0.0;
+        for (long long q = 0; q < w; ++q) acc += buf[q * st] - kk;
+        kk = kk + acc / (double)w;
+        double a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0;
+        for (long long q = 0; q < w; ++q) {
+            double d = buf[q * st] - kk;
+            double d2 = d * d;
+            a1 += d;
+            a2 += d2;
+            a3 += d2 * d;
+            a4 += d2 * d2;
+        }
+        m.K = kk;
+        m.s1 = a1;
+        m.s2 = a2;
+        m.s3 = a3;
+        m.s4 = a4;
+    } else {
+        double kk = m.K;
+        double d = xv - kk;
+        double e = buf[p * st] - kk;
+        buf[p * st] = xv;
+        double d2 = d * d;
+        double e2 = e * e;
+        m.s1 += d - e;
+        m.s2 += d2 - e2;
+        m.s3 += d2 * d - e2 * e;
+        m.s4 += d2 * d2 - e2 * e2;
+    }
+    return i >= w - 1;
+}
+
+// Co-moments of the finite pairs (x, y) of a window: count, means, sums of centred products.
+struct Cm {
+    double n, mx, my, cxx, cyy, cxy;
+};
+
+WB_DEV void cm_reset(Cm& m) {
+    m.n = 0.0;
+    m.mx = 0.0;
+    m.my = 0.0;
+    m.cxx = 0.0;
+    m.cyy = 0.0;
+    m.cxy = 0.0;
+}
+
+// Welford addition of (x, y) (_cpu_micro._cm_add).
+WB_DEV void cm_add(Cm& m, double x, double y) {
+    double nn = m.n + 1.0;
+    double dx = x - m.mx;
+    double dy = y - m.my;
+    double mxn = m.mx + dx / nn;
+    double myn = m.my + dy / nn;
+    m.cxx += dx * (x - mxn);
+    m.cyy += dy * (y - myn);
+    m.cxy += dx * (y - myn);
+    m.mx = mxn;
+    m.my = myn;
+    m.n = nn;
+}
+
+// Welford removal of (x, y) (_cpu_micro._cm_remove); an emptied window resets to zeros.
+WB_DEV void cm_remove(Cm& m, double x, double y) {
+    double nn = m.n - 1.0;
+    if (nn <= 0.0) {
+        cm_reset(m);
+        return;
+    }
+    double mxo = m.mx, myo = m.my;
+    double mxn = mxo - (x - mxo) / nn;
+    double myn = myo - (y - myo) / nn;
+    m.cxx -= (x - mxn) * (x - mxo);
+    m.cyy -= (y - myn) * (y - myo);
+    m.cxy -= (x - mxn) * (y - myo);
+    m.mx = mxn;
+    m.my = myn;
+    m.n = nn;
+}
+
+// Exact two-pass co-moments of the finite pairs of rows u0 .. u0+w-1 of (a, b), in that
+// order; element u of a at a[u * st].
+WB_DEV void cm_exact(Cm& m, const double* a, const double* b, long long st, long long u0,
+                     long long w) {
+    double nn = 0.0, sx = 0.0, sy = 0.0;
+    for (long long u = u0; u < u0 + w; ++u) {
+        double x = a[u * st], y = b[u * st];
+        if (ok(x) && ok(y)) {
+            nn += 1.0;
+            sx += x;
+            sy += y;
+        }
+    }
+    double ax = nn > 0.0 ? sx / nn : 0.0;
+    double ay = nn > 0.0 ? sy / nn : 0.0;
+    double sxx = 0.0, syy = 0.0, sxy = 0.0;
+    for (long long u = u0; u < u0 + w; ++u) {
+        double x = a[u * st], y = b[u * st];
+        if (ok(x) && ok(y)) {
+            sxx += (x - ax) * (x - ax);
+            syy += (y - ay) * (y - ay);
+            sxy += (x - ax) * (y - ay);
+        }
+    }
+    m.n = nn;
+    m.mx = ax;
+    m.my = ay;
+    m.cxx = sxx;
+    m.cyy = syy;
+    m.cxy = sxy;
+}
+
+// _cpu_micro._cm_push: push (x, y) (NaN in either: not counted) as pair number c of a ring of
+// w pairs (rows q at rx[q * st], ry[q * st]); Welford removal of the leaving pair and
+// addition, exact re-sync (oldest first) each time the ring wraps. Returns c + 1.
+WB_DEV long long cm_push(Cm& m, long long c, double x, double y, long long w, double* rx,
+                         double* ry, long long st) {
+    long long p = c % w;
+    if (c >= w) {
+        double xo = rx[p * st], yo = ry[p * st];
+        if (ok(xo) && ok(yo)) cm_remove(m, xo, yo);
+    }
+    rx[p * st] = x;
+    ry[p * st] = y;
+    if (ok(x) && ok(y)) cm_add(m, x, y);
+    c += 1;
+    if (c % w == 0) cm_exact(m, rx, ry, st, 0, w);  // p == w - 1: rows 0 .. w-1 are oldest first
+    return c;
+}
+
+// Flat-series tracking (_cpu_micro._flat_track): chx (chy) is the row of the counted
+// observation just before the latest change of x (y); the counted values of the window of
+// rows [t - w + 1, t] differ iff chx >= t - w + 1 (an exact zero-variance test).
+#define WB_NEVER (-4611686018427387904LL)  // -(1 << 62), _cpu_micro._NEVER
+
+struct Flat {
+    double lx, ly;
+    long long lr, chx, chy;
+};
+
+WB_DEV void flat_reset(Flat& f) {
+    f.lx = 0.0;
+    f.ly = 0.0;
+    f.lr = WB_NEVER;
+    f.chx = WB_NEVER;
+    f.chy = WB_NEVER;
+}
+
+WB_DEV void flat_track(Flat& f, double x, double y, long long t) {
+    if (f.lr != WB_NEVER) {
+        if (x != f.lx) f.chx = f.lr;
+        if (y != f.ly) f.chy = f.lr;
+    }
+    f.lx = x;
+    f.ly = y;
+    f.lr = t;
 }
 
 // --------------------------------------------------------------------------- //
@@ -181,6 +407,7 @@ WB_GLOBAL void wb_rsi(const double* __restrict__ x, double* __restrict__ out, lo
     WB_FOR(j, N) {
         const double fp = (double)period;
         const double pm1 = fp - 1.0;
+        const double rfp = 1.0 / fp;  // Wilder's "/ period" as a multiply, as _cpu._rsi_block
         double cnt = 0.0, last = 0.0, gain = 0.0, loss = 0.0;
         for (long long t = 0; t < T; ++t) {
             double v = x[t * N + j];
@@ -196,8 +423,8 @@ WB_GLOBAL void wb_rsi(const double* __restrict__ x, double* __restrict__ out, lo
             double nl = (c > fp ? loss * pm1 : loss) + dn;
             double g, lo;
             if (c >= fp) {
-                g = ng / fp;
-                lo = nl / fp;
+                g = ng * rfp;
+                lo = nl * rfp;
             } else if (c > 0.0) {
                 g = ng;
                 lo = nl;
@@ -274,8 +501,10 @@ WB_GLOBAL void wb_macd(const double* __restrict__ x, double* __restrict__ line_o
 // rolling windows: SMA / std / Bollinger (_roll_block), rolling volatility
 // --------------------------------------------------------------------------- //
 
-// what: 0 -> SMA into o1; 1 -> std sqrt(m2 / c) into o1; 2 -> Bollinger
-// mean +/- c * sqrt(m2 / w) into o1 (upper), o2 (middle), o3 (lower).
+// what: 0 -> SMA into o1; 1 -> std sqrt(m2 * (1 / c)) into o1; 2 -> Bollinger
+// mean +/- c * sqrt(m2 * (1 / w)) into o1 (upper), o2 (middle), o3 (lower); 3 -> std
+// sqrt(m2 / c) into o1 (a true division, as _cpu_ta._vov_step). The reciprocal multiplies
+// of modes 1 and 2 are those of _cpu._roll_block (bitwise parity).
 // buf: (w, N) scratch.
 WB_GLOBAL void wb_rolling(const double* __restrict__ x, double* __restrict__ o1,
                           double* __restrict__ o2, double* __restrict__ o3,
@@ -294,9 +523,11 @@ WB_GLOBAL void wb_rolling(const double* __restrict__ x, double* __restrict__ o1,
                 if (what == 0) {
                     r1 = mid;
                 } else if (what == 1) {
+                    r1 = sqrt(v2 * (1.0 / c));
+                } else if (what == 3) {
                     r1 = sqrt(v2 / c);
                 } else {
-                    double hw = c * sqrt(v2 / (double)w);
+                    double hw = c * sqrt(v2 * (1.0 / (double)w));
                     r1 = mid + hw;
                     r2 = mid;
                     r3 = mid - hw;
@@ -652,33 +883,72 @@ WB_GLOBAL void wb_price_position(const double* __restrict__ h, const double* __r
     }
 }
 
-// sum(tp * v) / sum(v) over the last w bars with h, l, c, v finite, tp = (h + l + c) / 3;
-// exact window sums at every step; NaN where every volume in the window is 0. bpv, bv: (w, N).
+// sum(tp * v) / sum(v) over the last w bars with h, l, c, v finite, tp = (h + l + c) / 3
+// (port of _cpu_ta._vwap_step: sliding sums, exact at every ring wrap); NaN where every
+// volume in the window is 0. bpv, bv: (w, N) rings.
 WB_GLOBAL void wb_rolling_vwap(const double* __restrict__ h, const double* __restrict__ l,
                                const double* __restrict__ c, const double* __restrict__ vol,
                                double* __restrict__ out, double* __restrict__ bpv,
                                double* __restrict__ bv, long long T, long long N, long long w) {
     WB_FOR(j, N) {
-        long long n = 0;
+        long long n = 0, nz = 0;
+        double spv = 0.0, sv = 0.0;
         for (long long t = 0; t < T; ++t) {
             long long i = t * N + j;
             double cv = c[i], vv = vol[i];
             double o = WB_NAN;
             if (ok(cv) && ok(vv) && ok(h[i]) && ok(l[i])) {
-                long long p = n % w;
-                double tp = (h[i] + l[i] + cv) / 3.0;
-                bpv[p * N + j] = tp * vv;
-                bv[p * N + j] = vv;
+                long long k = n;
                 n += 1;
-                if (n >= w) {
-                    bool any = false;
-                    for (long long q = 0; q < w; ++q) any = any || bv[q * N + j] != 0.0;
-                    double sv = ring_sum(bv + j, N, p, w);
-                    double spv = ring_sum(bpv + j, N, p, w);
-                    o = any ? spv / sv : WB_NAN;
-                }
+                if (k >= w) nz -= bv[(k % w) * N + j] != 0.0;  // the leaving volume
+                nz += vv != 0.0;
+                double tp = (h[i] + l[i] + cv) / 3.0;
+                sum_update(k, tp * vv, w, spv, bpv + j, N);
+                sum_update(k, vv, w, sv, bv + j, N);
+                if (k >= w - 1 && nz != 0) o = spv / sv;
             }
             out[i] = o;
+        }
+    }
+}
+
+// Bollinger %b and bandwidth (port of _cpu_ta._bb_step): bands mid +/- k * sqrt(m2 / w)
+// over the last w valid closes (population std; a true division here, as in _bb_step);
+// %b = (c - lower) / (upper - lower), bandwidth = (upper - lower) / mid. A window of
+// identical closes (exact test: a run of >= w equal values) gives %b NaN, bandwidth 0
+// (NaN if mid is 0). buf: (w, N) scratch.
+WB_GLOBAL void wb_bollinger_pb(const double* __restrict__ x, double* __restrict__ pb_o,
+                               double* __restrict__ bw_o, double* __restrict__ buf, long long T,
+                               long long N, long long w, double k) {
+    WB_FOR(j, N) {
+        Roll s;
+        roll_reset(s);
+        long long run = 0;
+        double prev = WB_NAN;
+        for (long long t = 0; t < T; ++t) {
+            long long o = t * N + j;
+            double v = x[o];
+            double pb = WB_NAN, bw = WB_NAN;
+            if (ok(v)) {
+                run = v == prev ? run + 1 : 1;
+                prev = v;
+                if (roll_push(s, v, w, buf + j, N)) {
+                    double mid = s.K + s.mean;
+                    double v2 = s.m2 > 0.0 ? s.m2 : 0.0;
+                    double hw = k * sqrt(v2 / (double)w);
+                    double up = mid + hw;
+                    double lo = mid - hw;
+                    if (run >= w) {
+                        bw = mid != 0.0 ? 0.0 : WB_NAN;
+                    } else {
+                        double d = up - lo;
+                        pb = d > 0.0 ? (v - lo) / d : WB_NAN;
+                        bw = mid != 0.0 ? d / mid : WB_NAN;
+                    }
+                }
+            }
+            pb_o[o] = pb;
+            bw_o[o] = bw;
         }
     }
 }
@@ -713,67 +983,72 @@ WB_GLOBAL void wb_volume_zscore(const double* __restrict__ x, double* __restrict
 // --------------------------------------------------------------------------- //
 
 // Rolling skewness (kind 0, pandas bias-corrected G1) or excess kurtosis (kind 1, G2) of
-// log returns over the last w returns; exact two-pass central moments at every step.
-// buf: (w, N) ring of returns. NaN where the window is constant (a run of >= w equal
-// returns) or its variance is 0.
+// log returns over the last w returns (port of _cpu_ta._moments_step: sliding sums of
+// (r - K)^k with exact re-syncs). NaN where the window's population variance is at most
+// WB_VAR_FLOOR (pandas' constant-window rule, as _cpu_ta._VAR_FLOOR). buf: (w, N) ring.
+#define WB_VAR_FLOOR 1e-14
+
 WB_GLOBAL void wb_rolling_moments(const double* __restrict__ x, double* __restrict__ out,
                                   double* __restrict__ buf, long long T, long long N, long long w,
                                   long long kind) {
     WB_FOR(j, N) {
         const double n = (double)w;
-        long long nr = 0, run = 0;
-        double last = WB_NAN, prevr = WB_NAN;
+        long long cnt = 0;
+        double last = WB_NAN;
+        Mom4 m;
+        m.K = 0.0;
+        m.s1 = 0.0;
+        m.s2 = 0.0;
+        m.s3 = 0.0;
+        m.s4 = 0.0;
         for (long long t = 0; t < T; ++t) {
             double v = x[t * N + j];
             double o = WB_NAN;
             if (ok(v)) {
-                if (ok(last)) {
-                    double r = log(v / last);
-                    run = r == prevr ? run + 1 : 1;
-                    prevr = r;
-                    buf[(nr % w) * N + j] = r;
-                    nr += 1;
-                    if (nr >= w && run < w) {
-                        double s = 0.0;
-                        for (long long q = 0; q < w; ++q) s += buf[q * N + j];
-                        double mu = s / n;
-                        double m2 = 0.0, m3 = 0.0, m4 = 0.0;
-                        for (long long q = 0; q < w; ++q) {
-                            double d = buf[q * N + j] - mu;
-                            double d2 = d * d;
-                            m2 += d2;
-                            m3 += d2 * d;
-                            m4 += d2 * d2;
-                        }
-                        if (m2 > 0.0) {
-                            double B = m2 / n, Cm = m3 / n, D = m4 / n;
+                double p = last;
+                last = v;
+                if (ok(p)) {
+                    double r = log(v / p);
+                    long long i = cnt;
+                    cnt += 1;
+                    if (mom4_push(i, r, w, m, buf + j, N)) {
+                        double a = m.s1 / n, q2 = m.s2 / n, q3 = m.s3 / n;
+                        double aa = a * a;
+                        double m2 = q2 - aa;
+                        if (m2 > WB_VAR_FLOOR) {
+                            double m3 = q3 - 3.0 * a * q2 + 2.0 * aa * a;
                             if (kind == 0) {
-                                double R = sqrt(B);
-                                o = (sqrt(n * (n - 1.0)) * Cm) / ((n - 2.0) * R * R * R);
+                                o = sqrt(n * (n - 1.0)) * m3 / ((n - 2.0) * m2 * sqrt(m2));
                             } else {
-                                double K = (n * n - 1.0) * D / (B * B) - 3.0 * ((n - 1.0) * (n - 1.0));
-                                o = K / ((n - 2.0) * (n - 3.0));
+                                double q4 = m.s4 / n;
+                                double m4 = q4 - 4.0 * a * q3 + 6.0 * aa * q2 - 3.0 * aa * aa;
+                                double g = (n * n - 1.0) * m4 / (m2 * m2) - 3.0 * (n - 1.0) * (n - 1.0);
+                                o = g / ((n - 2.0) * (n - 3.0));
                             }
                         }
                     }
                 }
-                last = v;
             }
             out[t * N + j] = o;
         }
     }
 }
 
+// ln 2 and the Garman-Klass constant 2 ln 2 - 1 (as _cpu_ta._LN2 / _GK_C)
+#define WB_LN2 0.6931471805599453094172321214581766
+#define WB_GK_C (2.0 * WB_LN2 - 1.0)
+
 // kind 0: Parkinson sqrt(mean(ln(h/l)^2) / (4 ln 2) * ppy), bars where h and l are finite;
 // kind 1: Garman-Klass sqrt(mean(0.5 ln(h/l)^2 - (2 ln 2 - 1) ln(c/o)^2) * ppy), bars where
-// o, h, l, c are finite, NaN where the mean is negative. buf: (w, N) ring of terms.
+// o, h, l, c are finite, NaN where the mean is negative (port of _cpu_ta._range_vol_step:
+// sliding window sum, exact at every ring wrap). buf: (w, N) ring of terms.
 WB_GLOBAL void wb_range_volatility(const double* __restrict__ op, const double* __restrict__ h,
                                    const double* __restrict__ l, const double* __restrict__ c,
                                    double* __restrict__ out, double* __restrict__ buf, long long T,
                                    long long N, long long w, double ppy, long long kind) {
     WB_FOR(j, N) {
-        const double ln2 = log(2.0);
         long long n = 0;
+        double s = 0.0;
         for (long long t = 0; t < T; ++t) {
             long long i = t * N + j;
             double hv = h[i], lv = l[i];
@@ -781,23 +1056,25 @@ WB_GLOBAL void wb_range_volatility(const double* __restrict__ op, const double* 
             if (kind == 1) present = present && ok(op[i]) && ok(c[i]);
             double o = WB_NAN;
             if (present) {
-                double a = log(hv / lv);
-                double term;
+                double u = log(hv / lv);
+                double g;
                 if (kind == 0) {
-                    term = a * a;
+                    g = u * u;
                 } else {
-                    double b = log(c[i] / op[i]);
-                    term = 0.5 * a * a - (2.0 * ln2 - 1.0) * b * b;
+                    double z = log(c[i] / op[i]);
+                    g = 0.5 * u * u - WB_GK_C * z * z;
                 }
-                long long p = n % w;
-                buf[p * N + j] = term;
+                long long k = n;
                 n += 1;
-                if (n >= w) {
-                    double m = ring_sum(buf + j, N, p, w) / (double)w;
+                sum_update(k, g, w, s, buf + j, N);
+                if (k >= w - 1) {
+                    double m = s / (double)w;
                     if (kind == 0) {
-                        o = sqrt(m / (4.0 * ln2) * ppy);
+                        m = m / (4.0 * WB_LN2);
+                        if (m < 0.0) m = 0.0;  // a sum of squares; only rounding makes it < 0
+                        o = sqrt(m * ppy);
                     } else {
-                        o = m >= 0.0 ? sqrt(m * ppy) : WB_NAN;
+                        o = m < 0.0 ? WB_NAN : sqrt(m * ppy);
                     }
                 }
             }
@@ -810,39 +1087,43 @@ WB_GLOBAL void wb_range_volatility(const double* __restrict__ op, const double* 
 // microstructure from OHLCV
 // --------------------------------------------------------------------------- //
 
-// Corwin & Schultz (2012) two-bar spread, negative S set to 0, mean of the last w estimates.
-// Bars where h and l are finite. buf: (w, N) ring of S.
+// Two-bar Corwin & Schultz (2012) spread estimate S, negative (or NaN) S set to 0
+// (port of _cpu_micro._cs_estimate).
+WB_DEV double cs_estimate(double h, double lo, double hp, double lp) {
+    const double k = 3.0 - 2.0 * sqrt(2.0);
+    double a = log(h / lo);
+    double b = log(hp / lp);
+    double beta = a * a + b * b;
+    double hh = h > hp ? h : hp;
+    double ll = lo < lp ? lo : lp;
+    double g = log(hh / ll);
+    double gamma = g * g;
+    double alpha = (sqrt(2.0 * beta) - sqrt(beta)) / k - sqrt(gamma / k);
+    double e = exp(alpha);
+    double S = 2.0 * (e - 1.0) / (1.0 + e);
+    return S > 0.0 ? S : 0.0;
+}
+
+// Corwin-Schultz: mean of the last w two-bar estimates, bars where h and l are finite
+// (port of _cpu_micro.cs_row: sliding sum, exact at every ring wrap). buf: (w, N) ring of S.
 WB_GLOBAL void wb_corwin_schultz(const double* __restrict__ h, const double* __restrict__ l,
                                  double* __restrict__ out, double* __restrict__ buf, long long T,
                                  long long N, long long w) {
     WB_FOR(j, N) {
-        const double k = 3.0 - 2.0 * sqrt(2.0);
-        long long n = 0, ne = 0;
-        double hp = 0.0, lp = 0.0;
+        long long cnt = 0;
+        double s = 0.0, hp = WB_NAN, lp = WB_NAN;
         for (long long t = 0; t < T; ++t) {
             long long i = t * N + j;
             double hv = h[i], lv = l[i];
             double o = WB_NAN;
             if (ok(hv) && ok(lv)) {
-                if (n > 0) {
-                    double a1 = log(hv / lv), a0 = log(hp / lp);
-                    double beta = a1 * a1 + a0 * a0;
-                    double hh = hv > hp ? hv : hp;
-                    double ll = lv < lp ? lv : lp;
-                    double g0 = log(hh / ll);
-                    double gamma = g0 * g0;
-                    double alpha = (sqrt(2.0 * beta) - sqrt(beta)) / k - sqrt(gamma / k);
-                    double ea = exp(alpha);
-                    double S = 2.0 * (ea - 1.0) / (1.0 + ea);
-                    if (S < 0.0) S = 0.0;
-                    long long p = ne % w;
-                    buf[p * N + j] = S;
-                    ne += 1;
-                    if (ne >= w) o = ring_sum(buf + j, N, p, w) / (double)w;
-                }
+                double h0 = hp, l0 = lp;
                 hp = hv;
                 lp = lv;
-                n += 1;
+                if (ok(h0)) {
+                    cnt = ring_sum_push(cnt, cs_estimate(hv, lv, h0, l0), w, s, buf + j, N);
+                    if (cnt >= w) o = s / (double)w;
+                }
             }
             out[i] = o;
         }
@@ -850,80 +1131,87 @@ WB_GLOBAL void wb_corwin_schultz(const double* __restrict__ h, const double* __r
 }
 
 // Roll (1984): 2 sqrt(max(-cov(r_t, r_{t-1}), 0)), log returns over valid bars, sample cov
-// (ddof=1) over the last w pairs. buf: (w + 1, N) ring of returns.
+// (ddof=1) of the last w pairs (port of _cpu_micro.roll_row: Welford co-moments, exact
+// re-sync at every ring wrap). buf: (2 w, N) scratch: rings of r_t (rows 0 .. w-1) and
+// r_{t-1} (rows w .. 2w-1).
 WB_GLOBAL void wb_roll_spread(const double* __restrict__ c, double* __restrict__ out,
                               double* __restrict__ buf, long long T, long long N, long long w) {
     WB_FOR(j, N) {
-        const long long R = w + 1;
-        long long nr = 0;
-        double last = WB_NAN;
+        Cm m;
+        cm_reset(m);
+        long long cnt = 0;
+        double last = WB_NAN, prevr = WB_NAN;
         for (long long t = 0; t < T; ++t) {
             long long i = t * N + j;
             double v = c[i];
             double o = WB_NAN;
             if (ok(v)) {
-                if (ok(last)) {
-                    buf[(nr % R) * N + j] = log(v / last);
-                    nr += 1;
-                    if (nr >= R) {
-                        // pairs (r_k, r_{k-1}) for return numbers k = nr-w .. nr-1
-                        double sa = 0.0, sb = 0.0;
-                        for (long long k = nr - w; k < nr; ++k) {
-                            sa += buf[(k % R) * N + j];
-                            sb += buf[((k - 1) % R) * N + j];
-                        }
-                        double ma = sa / (double)w, mb = sb / (double)w;
-                        double cab = 0.0;
-                        for (long long k = nr - w; k < nr; ++k) {
-                            cab += (buf[(k % R) * N + j] - ma) * (buf[((k - 1) % R) * N + j] - mb);
-                        }
-                        double cov = cab / (double)(w - 1);
-                        o = -cov > 0.0 ? 2.0 * sqrt(-cov) : 0.0;
+                double p = last;
+                last = v;
+                double r = log(v / p);  // NaN at the first valid bar
+                double rp = prevr;
+                if (ok(r)) prevr = r;
+                if (ok(r) && ok(rp)) {
+                    cnt = cm_push(m, cnt, r, rp, w, buf + j, buf + w * N + j, N);
+                    if (cnt >= w) {
+                        double cov = m.cxy / ((double)w - 1.0);
+                        o = cov < 0.0 ? 2.0 * sqrt(-cov) : 0.0;
                     }
                 }
-                last = v;
             }
             out[i] = o;
         }
     }
 }
 
-// Amihud (2002): mean over the last w returns of |r_t| / (p_t v_t) (simple returns; terms with
-// p v == 0 or NaN skipped in sum and count), times scale. Bars where close is finite.
+// Amihud (2002): scale * mean over the last w returns of |r_t| / (p_t v_t) (simple returns;
+// terms with p v == 0 or NaN skipped in sum and count), bars where close is finite (port of
+// _cpu_micro.amihud_row: sliding sum and count, exact at every ring wrap).
 // buf: (w, N) ring of terms (NaN = skipped).
 WB_GLOBAL void wb_amihud(const double* __restrict__ c, const double* __restrict__ vol,
                          double* __restrict__ out, double* __restrict__ buf, long long T,
                          long long N, long long w, double scale) {
     WB_FOR(j, N) {
-        long long nr = 0;
-        double last = WB_NAN;
+        long long k = 0;
+        double last = WB_NAN, s = 0.0, m = 0.0;
         for (long long t = 0; t < T; ++t) {
             long long i = t * N + j;
-            double v = c[i], vv = vol[i];
+            double p = c[i];
             double o = WB_NAN;
-            if (ok(v)) {
-                if (ok(last)) {
-                    double r = v / last - 1.0;
-                    double dv = v * vv;
-                    long long p = nr % w;
-                    buf[p * N + j] = (ok(dv) && dv != 0.0) ? fabs(r) / dv : WB_NAN;
-                    nr += 1;
-                    if (nr >= w) {
-                        double s = 0.0;
-                        long long cnt = 0;
-                        long long q = p;
-                        for (long long k = 0; k < w; ++k) {
-                            q = q + 1 < w ? q + 1 : 0;
-                            double a = buf[q * N + j];
+            if (ok(p)) {
+                double pp = last;
+                last = p;
+                if (ok(pp)) {
+                    double dv = p * vol[i];
+                    double term = (ok(dv) && dv != 0.0) ? fabs(p / pp - 1.0) / dv : WB_NAN;
+                    long long q = k % w;
+                    if (k >= w) {
+                        double old = buf[q * N + j];
+                        if (ok(old)) {
+                            s -= old;
+                            m -= 1.0;
+                        }
+                    }
+                    buf[q * N + j] = term;
+                    if (ok(term)) {
+                        s += term;
+                        m += 1.0;
+                    }
+                    k += 1;
+                    if (k % w == 0) {
+                        double acc = 0.0, n = 0.0;
+                        for (long long u = 0; u < w; ++u) {
+                            double a = buf[u * N + j];
                             if (ok(a)) {
-                                s += a;
-                                cnt += 1;
+                                acc += a;
+                                n += 1.0;
                             }
                         }
-                        if (cnt > 0) o = s / (double)cnt * scale;
+                        s = acc;
+                        m = n;
                     }
+                    if (k >= w && m > 0.0) o = scale * (s / m);
                 }
-                last = v;
             }
             out[i] = o;
         }
@@ -934,61 +1222,167 @@ WB_GLOBAL void wb_amihud(const double* __restrict__ c, const double* __restrict_
 // cross-asset
 // --------------------------------------------------------------------------- //
 
-// Correlation (kind 0) or beta (kind 1) of each asset's log returns r[:, j] with r[:, m]
-// over the last w PANEL rows, pairwise complete, exact two-pass co-moments at every row.
-// NaN where close x[t, j] is NaN, fewer than minp rows count, or either return is constant
-// over the counted rows; the correlation is clipped to [-1, 1]; the market's own column is 1.
+// Correlation (kind 0) or beta (kind 1) of each asset's log returns r[:, j] with the market's
+// r[:, m] over the last w PANEL rows, pairwise complete (port of _cpu_micro.corr_row: every
+// row pushes one pair, NaN when either return is missing; Welford co-moments with an exact
+// re-sync at every ring wrap; flat tracking). NaN where close x[t, j] is NaN, fewer than
+// minp pairs count, or either return is constant over the counted pairs; the correlation is
+// clipped to [-1, 1]; the market's own column is 1. buf: (2 w, N) rings of the pairs.
 WB_GLOBAL void wb_corr_beta(const double* __restrict__ r, const double* __restrict__ x,
-                            double* __restrict__ out, long long T, long long N, long long m,
-                            long long w, long long minp, long long kind) {
+                            double* __restrict__ out, double* __restrict__ buf, long long T,
+                            long long N, long long m, long long w, double minp, long long kind) {
     WB_FOR(j, N) {
+        Cm s;
+        cm_reset(s);
+        Flat f;
+        flat_reset(f);
+        long long cnt = 0;
         for (long long t = 0; t < T; ++t) {
             long long i = t * N + j;
+            double a = r[i], b = r[t * N + m];
+            cnt = cm_push(s, cnt, a, b, w, buf + j, buf + w * N + j, N);
+            if (ok(a) && ok(b)) flat_track(f, a, b, t);
+            long long lo = t - w + 1;
             double o = WB_NAN;
-            if (ok(x[i])) {
-                long long lo = t - w + 1 > 0 ? t - w + 1 : 0;
-                long long n = 0;
-                double sa = 0.0, sb = 0.0, a0 = 0.0, b0 = 0.0;
-                bool flat_a = true, flat_b = true;
-                for (long long u = lo; u <= t; ++u) {
-                    double a = r[u * N + j], b = r[u * N + m];
-                    if (ok(a) && ok(b)) {
-                        if (n == 0) {
-                            a0 = a;
-                            b0 = b;
-                        }
-                        flat_a = flat_a && a == a0;
-                        flat_b = flat_b && b == b0;
-                        sa += a;
-                        sb += b;
-                        n += 1;
-                    }
-                }
-                if (n >= minp && n > 0 && !flat_a && !flat_b) {
-                    double ma = sa / (double)n, mb = sb / (double)n;
-                    double caa = 0.0, cbb = 0.0, cab = 0.0;
-                    for (long long u = lo; u <= t; ++u) {
-                        double a = r[u * N + j], b = r[u * N + m];
-                        if (ok(a) && ok(b)) {
-                            double da = a - ma, db = b - mb;
-                            caa += da * da;
-                            cbb += db * db;
-                            cab += da * db;
-                        }
-                    }
-                    if (caa > 0.0 && cbb > 0.0) {
-                        if (j == m) {
-                            o = 1.0;
-                        } else if (kind == 0) {
-                            o = cab / sqrt(caa * cbb);
-                            o = o > 1.0 ? 1.0 : (o < -1.0 ? -1.0 : o);
-                        } else {
-                            o = cab / cbb;
-                        }
-                    }
+            if (ok(x[i]) && s.n >= minp && f.chx >= lo && f.chy >= lo && s.cxx > 0.0 &&
+                s.cyy > 0.0) {
+                if (j == m) {
+                    o = 1.0;
+                } else if (kind == 0) {
+                    o = s.cxy / sqrt(s.cxx * s.cyy);
+                    o = o > 1.0 ? 1.0 : (o < -1.0 ? -1.0 : o);
+                } else {
+                    o = s.cxy / s.cyy;
                 }
             }
             out[i] = o;
         }
+    }
+}
+
+// --------------------------------------------------------------------------- //
+// mean pairwise correlation (port of _cpu_micro.mpc_row's per-pair arithmetic)
+// --------------------------------------------------------------------------- //
+//
+// One thread per asset pair p = (i, j), i < j, packed row-major as in _cpu_micro
+// (p = off(i) + j - i - 1, off(i) = i (2N - i - 1) / 2). Each thread walks panel rows
+// t0 .. t1-1 and keeps the pair's pairwise-complete co-moments over the last w rows
+// (count, means, cxx, cyy, cxy: Welford removal of row t-w, addition of row t, both only
+// where both log returns are finite, then an exact chronological two-pass re-sync at
+// every row with (t + 1) % w == 0) and the flat-series tracking (row of the observation
+// before the latest change of x, of y). These are the operations _cpu_micro does for
+// every pair: its "clean" pairs (same validity masks) share the per-asset terms but do
+// the same floating-point operations in the same order. State persists between chunks
+// of rows in st: (MPC_STATE, P), row k of pair p at k * P + p (coalesced).
+// rc: (t1 - t0, P) correlations of the chunk, NaN where a pair is undefined. The reads
+// r[t, i], r[t, j] of consecutive pairs are broadcast / consecutive (coalesced).
+// Work O(T N^2) over all chunks (the re-syncs are O(w) every w rows), memory O(N^2).
+
+#define MPC_STATE 11
+
+// (i, j) of the packed pair index p (the inverse of p = off(i) + j - i - 1).
+WB_DEV void pair_ij(long long p, long long N, long long* pi, long long* pj) {
+    double b = 2.0 * (double)N - 1.0;
+    double disc = b * b - 8.0 * (double)p;
+    long long i = (long long)((b - sqrt(disc > 0.0 ? disc : 0.0)) * 0.5);
+    if (i > N - 2) i = N - 2;
+    if (i < 0) i = 0;
+    while (i > 0 && i * (2 * N - i - 1) / 2 > p) --i;
+    while (i < N - 2 && (i + 1) * (2 * N - i - 2) / 2 <= p) ++i;
+    *pi = i;
+    *pj = p - i * (2 * N - i - 1) / 2 + i + 1;
+}
+
+// st rows: n, mx, my, cxx, cyy, cxy, lx, ly, lr, chx, chy (rows as doubles, exact).
+WB_GLOBAL void wb_mpc_pairs(const double* __restrict__ r, const double* __restrict__ c,
+                            double* __restrict__ rc, double* __restrict__ st, long long T,
+                            long long N, long long P, long long w, double minp, long long t0,
+                            long long t1) {
+    WB_FOR(p, P) {
+        long long i, j;
+        pair_ij(p, N, &i, &j);
+        Cm m;
+        m.n = st[0 * P + p];
+        m.mx = st[1 * P + p];
+        m.my = st[2 * P + p];
+        m.cxx = st[3 * P + p];
+        m.cyy = st[4 * P + p];
+        m.cxy = st[5 * P + p];
+        Flat f;
+        f.lx = st[6 * P + p];
+        f.ly = st[7 * P + p];
+        f.lr = (long long)st[8 * P + p];
+        f.chx = (long long)st[9 * P + p];
+        f.chy = (long long)st[10 * P + p];
+        for (long long t = t0; t < t1 && t < T; ++t) {
+            if (t >= w) {  // row t - w leaves the window
+                double xo = r[(t - w) * N + i], yo = r[(t - w) * N + j];
+                if (ok(xo) && ok(yo)) cm_remove(m, xo, yo);
+            }
+            double x = r[t * N + i], y = r[t * N + j];
+            if (ok(x) && ok(y)) {  // row t enters
+                cm_add(m, x, y);
+                flat_track(f, x, y, t);
+            }
+            // exact two-pass re-sync over rows t-w+1 .. t, oldest first
+            if ((t + 1) % w == 0) cm_exact(m, r + i, r + j, N, t - w + 1, w);
+            // clipped correlation where both assets have a bar at t (_pair_corr)
+            long long lo = t - w + 1;
+            double o = WB_NAN;
+            if (ok(c[t * N + i]) && ok(c[t * N + j]) && m.n >= minp && f.chx >= lo &&
+                f.chy >= lo && m.cxx > 0.0 && m.cyy > 0.0) {
+                o = m.cxy / sqrt(m.cxx * m.cyy);
+                o = o > 1.0 ? 1.0 : (o < -1.0 ? -1.0 : o);
+            }
+            rc[(t - t0) * P + p] = o;
+        }
+        st[0 * P + p] = m.n;
+        st[1 * P + p] = m.mx;
+        st[2 * P + p] = m.my;
+        st[3 * P + p] = m.cxx;
+        st[4 * P + p] = m.cyy;
+        st[5 * P + p] = m.cxy;
+        st[6 * P + p] = f.lx;
+        st[7 * P + p] = f.ly;
+        st[8 * P + p] = (double)f.lr;
+        st[9 * P + p] = (double)f.chx;
+        st[10 * P + p] = (double)f.chy;
+    }
+}
+
+// Sum and count of the finite rc[tl, bounds[b] .. bounds[b+1]-1], in pair order, for every
+// (chunk row tl, block b): thread g = tl * NB + b. acc, cnt: (R, NB). The fixed blocks and
+// order are those of _cpu_micro._mpc_reduce (bitwise parity).
+WB_GLOBAL void wb_mpc_block_sums(const double* __restrict__ rc,
+                                 const long long* __restrict__ bounds, double* __restrict__ acc,
+                                 double* __restrict__ cnt, long long P, long long NB,
+                                 long long R) {
+    WB_FOR(g, R * NB) {
+        long long tl = g / NB;
+        long long b = g - tl * NB;
+        const double* row = rc + tl * P;
+        double s = 0.0, k = 0.0;
+        for (long long q = bounds[b]; q < bounds[b + 1]; ++q) {
+            double v = row[q];
+            if (ok(v)) {
+                s += v;
+                k += 1.0;
+            }
+        }
+        acc[g] = s;
+        cnt[g] = k;
+    }
+}
+
+// out[t0 + tl] = (sum of the block sums, in block order) / (total count), NaN if none.
+WB_GLOBAL void wb_mpc_combine(const double* __restrict__ acc, const double* __restrict__ cnt,
+                              double* __restrict__ out, long long NB, long long t0, long long R) {
+    WB_FOR(tl, R) {
+        double s = acc[tl * NB], k = cnt[tl * NB];
+        for (long long b = 1; b < NB; ++b) {
+            s += acc[tl * NB + b];
+            k += cnt[tl * NB + b];
+        }
+        out[t0 + tl] = k > 0.0 ? s / k : WB_NAN;
     }
 }
