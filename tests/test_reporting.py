@@ -33,14 +33,20 @@ def test_report_html_has_comparison_table_and_is_offline(quick_run):
     html = (run / "report.html").read_text()
     table = re.search(r'<table[^>]*id="comparison-table".*?</table>', html, flags=re.S)
     assert table, "comparison table missing from report.html"
-    for strategy in ("long-only", "TSMOM", "MACD", "LSTM (sharpe)"):
+    strategies = ("long-only", "TSMOM", "MACD", "Linear", "MLP", "LSTM (sharpe)", "Transformer",
+                  "CNN", "Boosted trees", "Ensemble (equal)", "Ensemble (confidence)",
+                  "Ensemble (stacking)")
+    for strategy in strategies:
         assert strategy in table.group(0)
-    costs = re.findall(r'<th[^>]*rowspan="4"[^>]*>([^<]+)</th>', table.group(0))
+    costs = re.findall(rf'<th[^>]*rowspan="{len(strategies)}"[^>]*>([^<]+)</th>',
+                       table.group(0))
     assert costs == ["0", "5", "10"], costs
     for col in ("annual return", "annual vol", "Sharpe", "Sortino", "max drawdown", "Calmar",
                 "% positive", "turnover"):
         assert col in table.group(0)
     assert 'id="risk-table"' in html
+    ref = re.search(r'<table[^>]*id="reference-table".*?</table>', html, flags=re.S)
+    assert ref and "Lim et al. 2019" in ref.group(0) and "2.910" in ref.group(0)
     assert 'id="provenance-table"' in html
     for key in ("git commit", "data hash (sha256)", "parameter seed", "version torch"):
         assert key in html

@@ -27,6 +27,9 @@ QUICK_PARAMETERS = {
     "epochs": 2,
     "patience": 2,
     "hidden_size": 8,
+    "d_model": 8,
+    "cnn_channels": 8,
+    "n_estimators": 40,
     "min_train_years": 3,
     "test_years": 2,
 }
