@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5006
 
-.PHONY: setup report report-quick test test-fast lab app explorer bench bench-quick lint clean-venv
+.PHONY: setup report report-quick test test-fast lab app explorer bench bench-quick bench-inference lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench: setup  ## feature-engine benchmark -> benchmarks/results/features.json
 
 bench-quick: setup
 	$(BIN)/python benchmarks/bench_features.py --quick
+
+bench-inference: setup  ## ensemble inference benchmark -> benchmarks/results/inference.json
+	$(BIN)/python benchmarks/bench_inference.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check workbench widgets tests benchmarks tools
