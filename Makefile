@@ -7,7 +7,8 @@ PORT   ?= 5006
 
 .PHONY: setup report report-quick test test-fast lab app explorer bench bench-quick bench-inference lint clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tools/system-deps.sh
+	bash tools/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
