@@ -14,7 +14,6 @@ engine).
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from workbench.models._losses import LOSSES, captured_returns
+from workbench.models._params import EstimatorParams
 
 __all__ = ["SequenceModel", "resolve_device", "pairwise_sharpe", "last_step", "check_param",
            "score_positions"]
@@ -112,7 +112,7 @@ def _is_num(v: Any) -> bool:
                 and not isinstance(v, bool))
 
 
-class SequenceModel:
+class SequenceModel(EstimatorParams):
     """Base estimator of the torch members: windows, one trainer, predictions.
 
     Sequences: each asset's history is cut into windows of ``seq_len`` steps (stride
@@ -213,26 +213,6 @@ class SequenceModel:
         self.seed = seed
         self.device = device
         self.progress = progress
-
-    # -- sklearn-style helpers -------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a dict (constructor arguments)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {k: getattr(self, k) for k in names}
-
-    def set_params(self, **params: Any) -> SequenceModel:
-        """Set hyperparameters; unknown names raise ``ValueError``."""
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"{type(self).__name__} has no hyperparameter {k!r}; "
-                                 f"valid: {sorted(valid)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _validate_params(self) -> None:
         check_param("dropout", self.dropout, _is_num(self.dropout)

@@ -8,13 +8,14 @@ epochs of the torch members. torch is imported only when the Sharpe is scored (f
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+
+from workbench.models._params import EstimatorParams
 
 __all__ = ["BoostedTreesModel"]
 
@@ -25,7 +26,7 @@ EvalCallback = Callable[[Any, dict], Any]
 EVAL_EVERY = 10
 
 
-class BoostedTreesModel:
+class BoostedTreesModel(EstimatorParams):
     """Gradient-boosted decision trees trading the sign of the next return.
 
     A LightGBM binary classifier (Ke et al. 2017, "LightGBM: A Highly Efficient Gradient
@@ -125,26 +126,6 @@ class BoostedTreesModel:
         self.n_jobs = n_jobs
         self.seed = seed
         self.progress = progress
-
-    # -- sklearn-style helpers -------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a dict (constructor arguments)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {k: getattr(self, k) for k in names}
-
-    def set_params(self, **params: Any) -> BoostedTreesModel:
-        """Set hyperparameters; unknown names raise ``ValueError``."""
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"{type(self).__name__} has no hyperparameter {k!r}; "
-                                 f"valid: {sorted(valid)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     @property
     def context_length(self) -> int:
