@@ -24,7 +24,7 @@ import torch
 
 from workbench.models._losses import captured_returns
 from workbench.models._sequence import _is_int, _is_num, check_param, score_positions
-from workbench.models._walkforward import _as_slice
+from workbench.models._walkforward import fit_tagged, fold_dates, fold_slices
 
 __all__ = ["Ensemble", "EnsembleWalkForward", "walk_forward_ensemble", "METHODS"]
 
@@ -645,15 +645,6 @@ class EnsembleWalkForward:
                           for n, p in self.positions.items()}, name="sharpe")
 
 
-def _wrap_callbacks(callbacks: Sequence[Callable[[Any, dict], Any]], fold: int,
-                    member: str) -> list[Callable[[Any, dict], Any]]:
-    def make(cb: Callable[[Any, dict], Any]) -> Callable[[Any, dict], Any]:
-        def wrapped(model: Any, record: dict) -> Any:
-            return cb(model, {**record, "fold": fold, "member": member})
-        return wrapped
-    return [make(cb) for cb in callbacks]
-
-
 def walk_forward_ensemble(
     member_factories: Mapping[str, Callable[[int], Any]],
     dataset,
@@ -728,9 +719,7 @@ def walk_forward_ensemble(
     tv, cost = float(target_vol), float(cost_bps)
     for k, sp in enumerate(tqdm(splits, desc="walk-forward ensemble folds",
                                 disable=not progress)):
-        tr, va, te = _as_slice(sp.train), _as_slice(sp.valid), _as_slice(sp.test)
-        if va.stop > te.start or tr.stop > va.start:
-            raise ValueError(f"split {k}: train/valid/test rows overlap ({tr}, {va}, {te})")
+        tr, va, te = fold_slices(k, sp)
         if va.stop <= va.start:
             raise ValueError(f"split {k}: the validation block {va} is empty; ensembles "
                              "learn their weights on it")
@@ -739,10 +728,7 @@ def walk_forward_ensemble(
         for name in names:
             model = member_factories[name](k)
             t0 = time.perf_counter()
-            if callbacks:
-                model.fit(dataset, tr, va, callbacks=_wrap_callbacks(callbacks, k, name))
-            else:
-                model.fit(dataset, tr, va)
+            fit_tagged(model, dataset, tr, va, callbacks, fold=k, member=name)
             seconds = time.perf_counter() - t0
             fitted[name] = model
             pos_valid[name] = np.asarray(model.predict(dataset.features, rows=va), dtype=float)
@@ -753,12 +739,7 @@ def walk_forward_ensemble(
                 hist.append({"fold": k, "member": name, **rec})
             if not member_hist:
                 hist.append({"fold": k, "member": name, "seconds": seconds})
-        row: dict[str, Any] = {
-            "fold": k,
-            "train": f"{idx[tr.start or 0].date()} .. {idx[tr.stop - 1].date()}",
-            "valid": f"{idx[va.start].date()} .. {idx[va.stop - 1].date()}",
-            "test": f"{idx[te.start].date()} .. {idx[te.stop - 1].date()}",
-        }
+        row: dict[str, Any] = fold_dates(k, idx, tr, va, te)
         for name in names:
             row[f"valid_sharpe_{name}"] = getattr(fitted[name], "best_valid_sharpe_", np.nan)
             row[f"test_sharpe_{name}"] = score_positions(pos_test[name], dataset, te,

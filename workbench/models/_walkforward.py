@@ -84,35 +84,53 @@ def walk_forward(
     models, hist, folds = [], [], []
     idx = dataset.index
     for k, sp in enumerate(tqdm(splits, desc="walk-forward folds", disable=not progress)):
-        tr, va, te = _as_slice(sp.train), _as_slice(sp.valid), _as_slice(sp.test)
-        if va.stop > te.start or tr.stop > va.start:
-            raise ValueError(f"split {k}: train/valid/test rows overlap ({tr}, {va}, {te})")
+        tr, va, te = fold_slices(k, sp)
         model = model_factory(k)
-        if callbacks:
-            model.fit(dataset, tr, va, callbacks=[_with_fold(cb, k) for cb in callbacks])
-        else:
-            model.fit(dataset, tr, va)
+        fit_tagged(model, dataset, tr, va, callbacks, fold=k)
         pos = model.predict(dataset.features, rows=te)
         positions[te] = pos[te]
         models.append(model)
         for rec in getattr(model, "history_", []):
             hist.append({"fold": k, **rec})
         folds.append({
-            "fold": k,
-            "train": f"{idx[tr.start].date()} .. {idx[tr.stop - 1].date()}",
-            "valid": f"{idx[va.start].date()} .. {idx[va.stop - 1].date()}",
-            "test": f"{idx[te.start].date()} .. {idx[te.stop - 1].date()}",
+            **fold_dates(k, idx, tr, va, te),
             "best_epoch": getattr(model, "best_epoch_", np.nan),
             "valid_sharpe": getattr(model, "best_valid_sharpe_", np.nan),
         })
     return WalkForwardResult(positions, models, pd.DataFrame(hist), pd.DataFrame(folds))
 
 
-def _with_fold(cb: Callable[[Any, dict], Any], fold: int) -> Callable[[Any, dict], Any]:
-    def wrapped(model: Any, record: dict) -> Any:
-        return cb(model, {**record, "fold": fold})
+def fold_slices(k: int, split: Any) -> tuple[slice, slice, slice]:
+    """Train, valid and test rows of split ``k`` as slices; overlapping blocks raise."""
+    tr, va, te = _as_slice(split.train), _as_slice(split.valid), _as_slice(split.test)
+    if va.stop > te.start or tr.stop > va.start:
+        raise ValueError(f"split {k}: train/valid/test rows overlap ({tr}, {va}, {te})")
+    return tr, va, te
 
-    return wrapped
+
+def fold_dates(k: int, index: pd.DatetimeIndex, tr: slice, va: slice,
+               te: slice) -> dict[str, Any]:
+    """``{"fold", "train", "valid", "test"}`` with each block's first .. last date."""
+    def span(sl: slice) -> str:
+        return f"{index[sl.start or 0].date()} .. {index[sl.stop - 1].date()}"
+
+    return {"fold": k, "train": span(tr), "valid": span(va), "test": span(te)}
+
+
+def fit_tagged(model: Any, dataset, train: slice, valid: slice,
+               callbacks: Sequence[Callable[[Any, dict], Any]], **tags: Any) -> Any:
+    """``model.fit(dataset, train, valid)``, each callback's record extended by ``tags``.
+
+    Without callbacks ``fit`` is called without the keyword, so models that do not take
+    callbacks still fit.
+    """
+    if not callbacks:
+        return model.fit(dataset, train, valid)
+
+    def tagged(cb: Callable[[Any, dict], Any]) -> Callable[[Any, dict], Any]:
+        return lambda m, record: cb(m, {**record, **tags})
+
+    return model.fit(dataset, train, valid, callbacks=[tagged(cb) for cb in callbacks])
 
 
 def _as_slice(x) -> slice:
