@@ -1,0 +1,31 @@
+"""Fixtures of the tuning tests: one throwaway PostgreSQL server for the whole session."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.tuning._local_pg import LocalPostgres
+
+#: Non-durable settings: the session's server holds nothing worth an fsync.
+FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """SQLAlchemy URL of a LocalPostgres server shared by the session, stopped at its end.
+
+    Fails (does not skip) when the PostgreSQL binaries are missing: CI installs them with
+    tools/system-deps.sh, and a skip would hide a missing install step.
+    """
+    server = LocalPostgres(settings=FAST_SETTINGS)
+    missing = None
+    try:
+        server.start()
+    except FileNotFoundError as exc:
+        missing = str(exc)
+    if missing is not None:
+        pytest.fail(f"PostgreSQL is needed by the tuning tests: {missing}", pytrace=False)
+    try:
+        yield server.url
+    finally:
+        server.stop()

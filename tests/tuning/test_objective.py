@@ -1,0 +1,96 @@
+import numpy as np
+import optuna
+import pytest
+
+from tests.models.conftest import synthetic_dataset
+from tests.tuning.fakes import CraftedModel
+from workbench.backtest import performance_metrics, portfolio_weights, strategy_returns, turnover
+from workbench.tuning import WalkForwardObjective, parse_space, tuning_folds, validation_metrics
+from workbench.tuning._objective import check_objectives
+
+
+def test_validation_metrics_match_the_backtest_definitions():
+    ds = synthetic_dataset(T=400, N=3)
+    rng = np.random.default_rng(3)
+    pos = np.clip(rng.normal(size=(400, 3)), -1, 1)
+    blocks = [slice(100, 200), slice(250, 400)]
+    m = validation_metrics(pos, ds, blocks, cost_bps=5.0)
+    parts = [strategy_returns(pos[b], ds.sigma[b], ds.next_returns[b], cost_bps=5.0).portfolio
+             for b in blocks]
+    r = np.concatenate(parts)
+    ref = performance_metrics(r[np.isfinite(r)])
+    assert m["sharpe"] == pytest.approx(ref["Sharpe"], rel=1e-12)
+    assert m["max_drawdown"] == pytest.approx(-ref["max drawdown"], rel=1e-12)
+    assert m["max_drawdown"] > 0
+    t = [turnover(portfolio_weights(pos[b], ds.sigma[b])) for b in blocks]
+    assert m["turnover"] == pytest.approx((t[0] * 100 + t[1] * 150) / 250, rel=1e-12)
+    assert m["n_days"] == np.isfinite(r).sum()
+
+
+def test_check_objectives():
+    assert check_objectives("sharpe") == ["sharpe"]
+    for bad, match in (([], "at least one"), (["sharp"], "unknown objective 'sharp'"),
+                       (["sharpe", "sharpe"], "must not repeat")):
+        with pytest.raises(ValueError, match=match):
+            check_objectives(bad)
+
+
+class SpyModel(CraftedModel):
+    """Records the rows it is fitted and asked to predict on."""
+
+    seen: list = []
+
+    def fit(self, dataset, train, valid=None, *, callbacks=()):
+        SpyModel.seen.append(("fit", train, valid))
+        return super().fit(dataset, train, valid, callbacks=callbacks)
+
+    def predict(self, features, rows=None):
+        SpyModel.seen.append(("predict", rows))
+        return super().predict(features, rows)
+
+
+def test_objective_never_touches_the_test_period():
+    """Scrambling every row from the test start on leaves the objective unchanged."""
+    ds = synthetic_dataset(T=600, N=3)
+    folds = tuning_folds(ds.index, test_start=ds.index[450], n_folds=3, embargo=2)
+    space = parse_space({"quality": (-1.0, 1.0)})
+    obj = WalkForwardObjective(SpyModel, space, ds, folds, ("sharpe", "max_drawdown"))
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    SpyModel.seen = []
+    study.optimize(obj, n_trials=3)
+    for entry in SpyModel.seen:
+        rows = entry[1:]
+        for r in rows:
+            assert r.stop <= 448  # embargo of 2 before the test start
+    before = [t.values for t in study.trials]
+
+    scrambled = synthetic_dataset(T=600, N=3)
+    rng = np.random.default_rng(9)
+    scrambled.features[450:] = rng.normal(size=scrambled.features[450:].shape) * 50
+    scrambled.next_returns[450:] = rng.normal(size=(150, 3))
+    scrambled.sigma[450:] = 5.0
+    obj2 = WalkForwardObjective(SpyModel, space, scrambled, folds, ("sharpe", "max_drawdown"))
+    again = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    again.optimize(obj2, n_trials=3)
+    assert [t.values for t in again.trials] == before
+
+
+def test_objective_reports_epochs_and_prunes_through_the_fit_callback():
+    ds = synthetic_dataset(T=500, N=2)
+    folds = tuning_folds(ds.index, n_folds=2)
+    obj = WalkForwardObjective(CraftedModel, parse_space({"quality": (-1.0, 1.0)}), ds, folds,
+                               fixed={"epochs": 4})
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(lower=0.0))
+    study.enqueue_trial({"quality": 0.5})
+    study.enqueue_trial({"quality": -0.5})
+    study.optimize(obj, n_trials=2)
+    good, bad = study.trials
+    assert good.state.name == "COMPLETE"
+    assert good.intermediate_values == {0: 0.5, 1: 1.0, 2: 1.5, 3: 2.0, 4: 0.5, 5: 1.0,
+                                        6: 1.5, 7: 2.0}
+    assert set(good.user_attrs) >= {"worker", "metrics", "fold_sharpe"}
+    assert len(good.user_attrs["fold_sharpe"]) == 2
+    assert bad.state.name == "PRUNED" and bad.intermediate_values == {0: -0.5}

@@ -1,0 +1,171 @@
+"""Study storage: the single-machine SQLite/journal default and PostgreSQL for many workers."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+__all__ = ["data_dir", "default_storage_url", "resolve_storage", "mask_url", "StorageError"]
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+#: Seconds between heartbeats of a running trial (RDB storages).
+HEARTBEAT_INTERVAL = 10
+#: Seconds without a heartbeat after which a running trial is failed (and retried).
+GRACE_PERIOD = 30
+#: Retries of a trial whose worker died.
+MAX_RETRY = 3
+
+
+class StorageError(ValueError):
+    """A storage URL that cannot be used (unknown scheme, unreachable server, bad path)."""
+
+
+def data_dir() -> Path:
+    """The project's data directory (created on first use).
+
+    ``$WORKBENCH_DATA_DIR`` if set; else ``<repo>/.workbench`` in a source checkout
+    (the folder holding ``pyproject.toml``); else ``~/.workbench``.
+    """
+    env = os.environ.get("WORKBENCH_DATA_DIR")
+    if env:
+        path = Path(env)
+    elif (_ROOT / "pyproject.toml").exists():
+        path = _ROOT / ".workbench"
+    else:
+        path = Path.home() / ".workbench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_storage_url() -> str:
+    """SQLite file ``<data_dir>/tuning/studies.db`` as an SQLAlchemy URL."""
+    folder = data_dir() / "tuning"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'studies.db'}"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to log and show)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL (journal paths): nothing to hide
+        return str(url)
+
+
+def _journal_path(storage: str) -> Path | None:
+    if storage.startswith("journal:"):
+        rest = storage[len("journal:"):]
+        return Path(rest[2:] if rest.startswith("//") else rest)
+    if "://" not in storage and Path(storage).suffix in (".log", ".journal", ".jsonl"):
+        return Path(storage)
+    return None
+
+
+def _default_pg_driver(url: str) -> str:
+    """Name the installed driver: SQLAlchemy 2.1 means psycopg 3 by a bare postgresql://."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
+def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
+                    grace_period: int | None = GRACE_PERIOD, max_retry: int = MAX_RETRY,
+                    engine_kwargs: dict[str, Any] | None = None):
+    """Turn a storage argument into an Optuna storage with heartbeats and retries.
+
+    Parameters
+    ----------
+    storage : None, str or optuna.storages.BaseStorage
+        None: the SQLite default (:func:`default_storage_url`). A string:
+        ``sqlite:///path.db``; ``postgresql://user:pass@host:port/db`` (any
+        SQLAlchemy PostgreSQL URL, e.g. ``postgresql+psycopg2://``); a journal file as
+        ``journal:///path/study.log`` or a plain path ending in ``.log``, ``.journal`` or
+        ``.jsonl``. A storage object is returned unchanged.
+    heartbeat_interval : int or None, default 10
+        Seconds between heartbeats of running trials (SQLite and PostgreSQL); None
+        disables detection of dead workers.
+    grace_period : int or None, default 30
+        Seconds without a heartbeat after which a running trial is set to FAIL.
+    max_retry : int, default 3
+        How often a trial failed that way is re-queued with the same parameters
+        (``optuna.storages.RetryHeartbeatStaleTrialCallback``).
+    engine_kwargs : dict, optional
+        Passed to SQLAlchemy's ``create_engine`` (RDB storages).
+
+    Returns
+    -------
+    optuna.storages.BaseStorage
+        ``RDBStorage`` or ``JournalStorage`` (the journal has no heartbeat: a killed
+        worker's trial stays RUNNING there, so use PostgreSQL for many machines).
+
+    Raises
+    ------
+    StorageError
+        On an unknown scheme, a SQLite or journal path whose folder does not exist, or a
+        database that cannot be reached; the message shows the URL with its password
+        masked and the driver's reason.
+    """
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    if storage is None:
+        storage = default_storage_url()
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if isinstance(storage, os.PathLike):
+        storage = os.fspath(storage)
+    if not isinstance(storage, str) or not storage.strip():
+        raise StorageError(f"storage must be a URL string, a path or an Optuna storage, got "
+                           f"{storage!r}")
+    storage = storage.strip()
+    journal = _journal_path(storage)
+    if journal is not None:
+        if not journal.parent.is_dir():
+            raise StorageError(f"journal storage {storage!r}: folder {journal.parent} does "
+                               "not exist")
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(str(journal)))
+
+    scheme = storage.split("://", 1)[0].lower() if "://" in storage else ""
+    dialect = scheme.split("+", 1)[0]
+    if dialect not in ("sqlite", "postgresql", "postgres"):
+        raise StorageError(
+            f"unsupported storage {mask_url(storage)!r}: use sqlite:///path.db, "
+            "postgresql://user:password@host:port/db, journal:///path.log or a .log path"
+        )
+    if dialect == "postgres":  # SQLAlchemy only knows the postgresql:// spelling
+        storage = "postgresql" + storage[len("postgres"):]
+    if scheme in ("postgresql", "postgres"):
+        storage = _default_pg_driver(storage)
+    if dialect == "sqlite":
+        path = storage.split("///", 1)[1] if "///" in storage else ""
+        if path and path != ":memory:" and not Path(path).parent.is_dir():
+            raise StorageError(f"SQLite storage {storage!r}: folder {Path(path).parent} does "
+                               "not exist")
+    kwargs = dict(engine_kwargs or {})
+    if dialect.startswith("postgres"):
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
+    elif dialect == "sqlite":
+        # several processes on one file: wait for the lock instead of failing at once
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", 60)
+    try:
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = (RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+                     if heartbeat_interval is not None else None)
+            return RDBStorage(storage, engine_kwargs=kwargs,
+                              heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                              heartbeat_stale_trial_callback=retry)
+    except Exception as exc:  # sqlalchemy OperationalError, driver import errors, ...
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise StorageError(f"cannot open storage {mask_url(storage)!r}: "
+                           f"{reason[0] if reason else type(exc).__name__}") from exc
