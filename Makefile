@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5006
 
-.PHONY: setup report report-quick test test-fast lab app explorer bench bench-quick bench-inference lint clean-venv
+.PHONY: setup report report-quick test test-fast lab app explorer dashboard bench bench-quick bench-inference bench-tuning lint clean-venv
 
 $(STAMP): pyproject.toml tools/system-deps.sh
 	bash tools/system-deps.sh
@@ -38,6 +38,9 @@ app: setup  ## Panel backtest viewer over the report runs
 explorer: setup  ## Panel feature explorer on the bundled daily universe
 	$(BIN)/panel serve widgets/feature_explorer.py --port $(PORT) --address 127.0.0.1
 
+dashboard: setup  ## Panel tuning dashboard (demo study unless WORKBENCH_TUNING_STORAGE/_STUDY are set)
+	$(BIN)/panel serve widgets/tuning_dashboard.py --port $(PORT) --address 127.0.0.1
+
 bench: setup  ## feature-engine benchmark -> benchmarks/results/features.json
 	$(BIN)/python benchmarks/bench_features.py $(BENCH_ARGS)
 
@@ -46,6 +49,9 @@ bench-quick: setup
 
 bench-inference: setup  ## ensemble inference benchmark -> benchmarks/results/inference.json
 	$(BIN)/python benchmarks/bench_inference.py $(BENCH_ARGS)
+
+bench-tuning: setup  ## worker scaling and storage overhead -> benchmarks/results/tuning.json
+	$(BIN)/python benchmarks/bench_tuning.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check workbench widgets tests benchmarks tools

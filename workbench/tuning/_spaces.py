@@ -201,12 +201,12 @@ def _param_names(factory: Any) -> set[str] | None:
 
     if isinstance(factory, type):
         try:
-            sig = inspect.signature(factory.__init__)
+            sig = inspect.signature(factory)  # the constructor's, without self
         except (TypeError, ValueError):
             return None
         if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
             return None
-        return {n for n in sig.parameters if n != "self"}
+        return set(sig.parameters)
     return None
 
 

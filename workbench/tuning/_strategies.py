@@ -110,4 +110,4 @@ class MACDStrategy(_Strategy):
         from workbench.backtest import macd_response
         from workbench.features import macd_signal
 
-        return macd_response(macd_signal(close, int(self.short), int(self.long)))
+        return np.asarray(macd_response(macd_signal(close, int(self.short), int(self.long))))

@@ -265,7 +265,8 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
         raise ValueError(f"n_trials must be an integer >= 1, got {n_trials!r}")
     _quiet_optuna()
     deadline = None if timeout is None else time.monotonic() + float(timeout)
-    failures = [0, ""]
+    failures = [0]
+    last_reason = [""]
 
     def gated(trial):
         ahead = 0
@@ -282,7 +283,7 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
     def watch(st, frozen):
         if frozen.state == TrialState.FAIL:
             failures[0] += 1
-            failures[1] = frozen.system_attrs.get("fail_reason", "")
+            last_reason[0] = str(frozen.system_attrs.get("fail_reason", ""))
         elif frozen.state == TrialState.COMPLETE:
             failures[0] = 0
 
@@ -295,7 +296,7 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
             break
         if failures[0] >= max_consecutive_failures:
             raise RuntimeError(f"{failures[0]} trials in a row failed in this worker; last "
-                               f"reason: {failures[1] or 'see the log'}")
+                               f"reason: {last_reason[0] or 'see the log'}")
         if c["WAITING"] == 0 and c["COMPLETE"] + c["RUNNING"] >= n_trials:
             time.sleep(poll_s)  # the running trials may still fail and need a retry
             continue
@@ -579,8 +580,7 @@ def _takes(factory: Any, name: str) -> bool:
     import inspect
 
     try:
-        target = factory.__init__ if isinstance(factory, type) else factory
-        return name in inspect.signature(target).parameters
+        return name in inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return False
 

@@ -1,0 +1,44 @@
+from workbench.cli import main
+from workbench.tuning import TSMOMStrategy, tune
+
+DATA = {"universe": "daily", "start": "2004-01-01", "end": "2010-12-31"}
+
+
+def test_tune_show_and_list(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/s.db"
+    res = tune(TSMOMStrategy, data=DATA, storage=url, study_name="ts", n_trials=3,
+               progress=False)
+    assert main(["tune", "list", "--storage", url]) == 0
+    assert "ts\t3 trials" in capsys.readouterr().out
+    assert main(["tune", "show", "--study", "ts", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "params_lookback" in out and "Best:" in out
+    assert f"{res.best_values['sharpe']:.6f}"[:6] in out
+
+
+def test_worker_runs_a_stored_study_to_its_target(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/s.db"
+    tune(TSMOMStrategy, data=DATA, storage=url, study_name="ts", n_trials=2, progress=False,
+         refit=False)
+    assert main(["tune", "worker", "--study", "ts", "--storage", url, "--n-trials", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" COMPLETE values=") == 2
+    assert "complete 4" in out
+
+
+def test_worker_errors_are_clear(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert main(["tune", "worker", "--study", "nope", "--storage", url]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
+    assert main(["tune", "list", "--storage", "oracle://u:pw@h/db"]) == 2
+    err = capsys.readouterr().err
+    assert "unsupported storage" in err and "pw" not in err
+    # a study whose model is not a workbench class is refused unless allowed
+    from tests.tuning.fakes import CraftedModel
+
+    tune(CraftedModel, {"quality": (-1.0, 1.0)}, data=DATA, storage=url, study_name="c",
+         n_trials=1, refit=False, progress=False, fixed={"epochs": 1})
+    assert main(["tune", "worker", "--study", "c", "--storage", url, "--n-trials", "2"]) == 2
+    assert "not a workbench model" in capsys.readouterr().err
+    assert main(["tune", "worker", "--study", "c", "--storage", url, "--n-trials", "2",
+                 "--allow-import", "tests.tuning.fakes"]) == 0
