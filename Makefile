@@ -24,7 +24,7 @@ report-quick: setup  ## tiny settings (smoke run)
 	$(BIN)/workbench report --quick $(REPORT_ARGS)
 
 test: setup  ## unit tests + notebooks (nbval) + a tiny report run
-	WORKBENCH_SMALL=1 $(BIN)/python -m pytest tests --nbval-lax notebooks $(PYTEST_ARGS)
+	WORKBENCH_SMALL=1 WORKBENCH_DATA_DIR=$$(mktemp -d) $(BIN)/python -m pytest tests --nbval-lax notebooks $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest tests -m "not slow and not notebooks" $(PYTEST_ARGS) || [ $$? -eq 5 ]

@@ -53,6 +53,9 @@ def trials_table(study, states: Any = None) -> pd.DataFrame:
         failed trial this trial retries, or -1) and ``pruned_at`` (last reported step of
         pruned trials, else -1). Indexed by position, sorted by trial number.
     """
+    import warnings
+
+    import optuna
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     names = objective_names(study)
@@ -72,7 +75,9 @@ def trials_table(study, states: Any = None) -> pd.DataFrame:
         else:
             row["duration_s"] = np.nan
         row["worker"] = t.user_attrs.get("worker", "")
-        retry = RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
+        with warnings.catch_warnings():  # "experimental" in Optuna since 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
         row["retry_of"] = -1 if retry is None else int(retry)
         row["pruned_at"] = (t.last_step if t.state.name == "PRUNED" and t.last_step is not None
                             else -1)
