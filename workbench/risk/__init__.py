@@ -16,8 +16,16 @@ from ._measures import (
     var_monte_carlo,
     var_parametric,
 )
+from ._pretrade import RiskLimits, Verdict, check_orders
+from ._state import LatencyTracker, RiskMonitor, RiskState
 
 __all__ = [
+    "LatencyTracker",
+    "RiskLimits",
+    "RiskMonitor",
+    "RiskState",
+    "Verdict",
+    "check_orders",
     "cvar_historical",
     "cvar_monte_carlo",
     "cvar_parametric",
