@@ -1,4 +1,4 @@
-"""Fixtures of the tuning tests: one throwaway PostgreSQL server for the whole session."""
+"""Session fixtures shared by several test packages."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import pytest
 
 from workbench.tuning._local_pg import LocalPostgres
 
-#: Non-durable settings: the session's server holds nothing worth an fsync.
+#: Non-durable settings: the session's server holds nothing worth an fsync (the kill tests
+#: kill clients, never the server, so the server's durability is not under test).
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    """SQLAlchemy URL of a LocalPostgres server shared by the session, stopped at its end.
+    """SQLAlchemy URL of one LocalPostgres server shared by the session, stopped at its end.
 
     Fails (does not skip) when the PostgreSQL binaries are missing: CI installs them with
     tools/system-deps.sh, and a skip would hide a missing install step.
@@ -24,7 +25,8 @@ def postgres_url():
     except FileNotFoundError as exc:
         missing = str(exc)
     if missing is not None:
-        pytest.fail(f"PostgreSQL is needed by the tuning tests: {missing}", pytrace=False)
+        pytest.fail(f"PostgreSQL is needed by the tuning and live tests: {missing}",
+                    pytrace=False)
     try:
         yield server.url
     finally:

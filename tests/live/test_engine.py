@@ -1,0 +1,145 @@
+import math
+
+import numpy as np
+import pytest
+
+from workbench.data import load_universe
+from workbench.live import Bar, LiveEngine, Malformed
+from workbench.live._broker import PaperBroker
+from workbench.live._ledger import Ledger
+from workbench.risk import RiskLimits
+
+LIMITS = RiskLimits(max_order_notional=600_000.0, max_position_notional=1_000_000.0,
+                    stale_after_s=60.0)
+
+
+def _batches(start="2004-01-01", end="2008-12-31"):
+    bars = load_universe("daily", start=start, end=end)
+    o, h, lo, c, v = (np.asarray(bars[f], dtype=float) for f in
+                      ("open", "high", "low", "close", "volume"))
+    out = []
+    for t, ts in enumerate(bars.index.asi8):
+        out.append([Bar(s, int(ts), o[t, j], h[t, j], lo[t, j], c[t, j], v[t, j])
+                    for j, s in enumerate(bars.symbols) if math.isfinite(c[t, j])])
+    return bars.symbols, out
+
+
+class ListFeed:
+    def __init__(self, symbols, batches):
+        self.symbols = tuple(symbols)
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _batches()
+
+
+def _engine(symbols, batches, url, **kw):
+    return LiveEngine(ListFeed(symbols, batches), None, ledger=Ledger(url, initial_cash=1e6),
+                      broker=PaperBroker(cost_bps=1.0, slippage_bps=2.0),
+                      limits=kw.pop("limits", LIMITS), **kw)
+
+
+def test_engine_trades_and_the_ledger_agrees(data, tmp_path):
+    symbols, batches = data
+    eng = _engine(symbols, batches, f"sqlite:///{tmp_path}/l.db")
+    updates = []
+    eng.subscribe(updates.append)
+    for b in batches:
+        eng.step(b)
+    st = eng.state
+    assert st.n_bars == len(batches) and len(updates) == len(batches)
+    fills = sum(len(u.fills) for u in updates)
+    assert fills > 50  # the MACD baseline rebalances as its signals move
+    assert eng.ledger.positions() == pytest.approx({k: v for k, v in eng.book.items() if v})
+    assert eng.ledger.cash() == pytest.approx(eng.cash, rel=1e-12)
+    assert st.equity == pytest.approx(eng.equity(), rel=1e-12)
+    assert math.isfinite(st.var_95) and st.var_95 > 0 and st.cvar_95 >= st.var_95
+    assert st.gross_exposure <= 1.0 + 1e-9
+    lat = eng.latency_percentiles()
+    for stage in ("validate", "broker", "features", "inference", "sizing", "risk_checks",
+                  "ledger", "risk_state", "end_to_end"):
+        assert lat[stage]["p99"] >= lat[stage]["p50"] > 0
+
+
+def test_restart_resumes_with_identical_book(data, tmp_path):
+    symbols, batches = data
+    ref = _engine(symbols, batches, f"sqlite:///{tmp_path}/ref.db")
+    for b in batches:
+        ref.step(b)
+    url = f"sqlite:///{tmp_path}/killed.db"
+    first = _engine(symbols, batches, url)
+    for b in batches[:700]:
+        first.step(b)
+    at_stop = (dict(first.book), first.cash)
+    first.ledger.close()
+    # a new process: same ledger, the feed replays from the start
+    second = _engine(symbols, batches, url)
+    assert second.cash == pytest.approx(at_stop[1], rel=0, abs=0)
+    assert {k: v for k, v in second.book.items() if v} == {k: v for k, v in at_stop[0].items()
+                                                           if v}
+    warm = [second.step(b) for b in batches]
+    assert any(u is not None and u.warmup for u in warm)
+    assert second.ledger.cash() == ref.ledger.cash()
+    assert second.ledger.positions() == ref.ledger.positions()
+    assert len(second.ledger.fills(limit=None)) == len(ref.ledger.fills(limit=None))
+
+
+def test_bad_input_is_rejected_counted_and_never_reaches_the_broker(data, tmp_path):
+    symbols, batches = data
+    eng = _engine(symbols, batches, f"sqlite:///{tmp_path}/l.db")
+    seen = []
+    orig = eng.broker.on_bars
+
+    def spy(bars):
+        seen.extend(bars)
+        return orig(bars)
+
+    eng.broker.on_bars = spy
+    for b in batches[:400]:
+        eng.step(b)
+    ts = batches[399][0].ts
+    s0 = symbols[0]
+    bad = [
+        Bar(s0, ts + 10, float("nan"), 1, 1, 1, 1),
+        Bar(s0, ts + 11, 1, float("inf"), 1, 1, 1),
+        Bar(s0, ts + 12, -1.0, 1, -1.0, 1, 1),
+        Bar(s0, ts + 13, 0.0, 1, 0.0, 1, 1),
+        Bar(s0, ts - 10, 1, 1, 1, 1, 1),  # older than the last accepted bar
+        Bar(s0, ts, 1, 1, 1, 1, 1),  # duplicate timestamp
+        Bar("NOPE", ts + 14, 1, 1, 1, 1, 1),
+        Bar(s0, ts + 15, 1, 0.5, 1, 1, 1),  # high below open
+        Bar(s0, ts + 16, 1, 1, 1, 1, -5),
+        Malformed('{"T": "b", "S": "AAPL"}', "missing field 'c'"),
+        "not a bar",
+    ]
+    before = eng.state
+    out = eng.step(bad)
+    assert out is None and eng.state is before  # nothing accepted, nothing traded
+    counts = eng.validator.counts
+    assert counts == {"non_finite": 2, "non_positive_price": 2, "out_of_order": 1,
+                      "duplicate": 1, "unknown_symbol": 1, "inconsistent_ohlc": 1,
+                      "negative_volume": 1, "malformed": 2}
+    assert not any(b in seen for b in bad if isinstance(b, Bar))
+    eng.step(batches[400])  # and the engine keeps going
+    assert eng.state.rejected_inputs == dict(counts)
+
+
+def test_tighter_risk_limit_changes_the_verdicts(data, tmp_path):
+    symbols, batches = data
+    eng = _engine(symbols, batches, f"sqlite:///{tmp_path}/l.db")
+    for b in batches[:500]:
+        eng.step(b)
+    assert eng.rejected_orders == 0
+    eng.set_limits(LIMITS.replace(max_order_notional=1_000.0))
+    rejected = []
+    for b in batches[500:560]:
+        u = eng.step(b)
+        rejected += [v for v in u.verdicts if not v.approved]
+    assert rejected and all("max 1,000" in " ".join(v.reasons) for v in rejected)
+    with pytest.raises(ValueError, match="limits must be a RiskLimits"):
+        eng.set_limits({"max_order_notional": 1})
