@@ -152,8 +152,14 @@ def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEA
                                "not exist")
     kwargs = dict(engine_kwargs or {})
     if dialect.startswith("postgres"):
-        kwargs.setdefault("pool_pre_ping", True)
-        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
+        # no pool_pre_ping: it costs a round trip per storage call (Optuna makes ~30 per
+        # trial); TCP keepalives and recycling keep long-idle worker connections usable
+        kwargs.setdefault("pool_recycle", 1800)
+        args = kwargs.setdefault("connect_args", {})
+        args.setdefault("connect_timeout", 10)
+        for key, value in (("keepalives", 1), ("keepalives_idle", 30),
+                           ("keepalives_interval", 10), ("keepalives_count", 3)):
+            args.setdefault(key, value)
     elif dialect == "sqlite":
         # several processes on one file: wait for the lock instead of failing at once
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 60)
