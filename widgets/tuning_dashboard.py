@@ -465,6 +465,14 @@ def _resolve_study(study: Any, storage: Any, study_name: str | None):
                 db.startswith("file:") or os.path.exists(db)):
             raise ValueError(f"TuningDashboard: cannot load {what}: SQLite file {db!r} of "
                              f"storage {where!r} does not exist")
+    if isinstance(storage, str) and storage.split("://", 1)[0].startswith("postgres"):
+        # workbench stores PostgreSQL studies as a journal log (see resolve_storage)
+        from workbench.tuning import StorageError, resolve_storage
+
+        try:
+            storage = resolve_storage(storage, heartbeat_interval=None)
+        except StorageError as exc:
+            raise ValueError(f"TuningDashboard: cannot load {what}: {exc}") from None
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
