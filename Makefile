@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5006
 
-.PHONY: setup report report-quick test test-fast lab app explorer dashboard bench bench-quick bench-inference bench-tuning lint clean-venv
+.PHONY: setup report report-quick test test-fast lab app viewer explorer dashboard bench bench-quick bench-inference bench-tuning lint clean-venv
 
 $(STAMP): pyproject.toml tools/system-deps.sh
 	bash tools/system-deps.sh
@@ -32,7 +32,10 @@ test-fast: setup
 lab: setup  ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-app: setup  ## Panel backtest viewer over the report runs
+app: setup  ## live trading app (paper engine on a replay of the bundled data), on loopback
+	$(BIN)/panel serve widgets/live_app.py --address 127.0.0.1 --port $(PORT)
+
+viewer: setup  ## Panel backtest viewer over the report runs
 	$(BIN)/panel serve widgets/backtest_viewer.py --port $(PORT) --address 127.0.0.1
 
 explorer: setup  ## Panel feature explorer on the bundled daily universe

@@ -14,6 +14,7 @@ _EXPORTS = {
     "load_run": "widgets.backtest_viewer",
     "FeatureExplorer": "widgets.feature_explorer",
     "TrainingMonitor": "widgets.training_monitor",
+    "LiveApp": "widgets.live_app",
     "TuningDashboard": "widgets.tuning_dashboard",
 }
 

@@ -11,7 +11,7 @@ __all__ = ["demo_ensemble"]
 log = logging.getLogger("workbench.live")
 
 
-def demo_ensemble(path: str | Path | None = None, *, train_end: str = "2012-12-31",
+def demo_ensemble(path: str | Path | None = None, *, train_end: str = "2008-12-31",
                   epochs: int = 3, retrain: bool = False) -> Any:
     """Load (or train once and save) the live app's ensemble.
 
@@ -25,8 +25,8 @@ def demo_ensemble(path: str | Path | None = None, *, train_end: str = "2012-12-3
     Parameters
     ----------
     path : str or Path, optional
-        Registry folder; default ``<data_dir>/models/live-demo``.
-    train_end : str, default "2012-12-31"
+        Registry folder; default ``<data_dir>/models/live-demo-<train_end>``.
+    train_end : str, default "2008-12-31"
         Last training/validation date, so replaying later years is out of sample.
     epochs : int, default 3
         Training epochs per member (early stopping on the validation Sharpe).
@@ -51,7 +51,8 @@ def demo_ensemble(path: str | Path | None = None, *, train_end: str = "2012-12-3
     )
     from workbench.tuning._storage import data_dir
 
-    target = Path(path) if path is not None else data_dir() / "models" / "live-demo"
+    target = (Path(path) if path is not None
+              else data_dir() / "models" / f"live-demo-{train_end}")
     if target.exists() and not retrain:
         return load_model(target)
     ds = MomentumDataset.from_bars(load_universe("daily", end=train_end))
