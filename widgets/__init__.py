@@ -6,8 +6,7 @@ package does not pull in Panel until a widget is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from workbench._lazy import lazy_exports
 
 _EXPORTS = {
     "BacktestViewer": "widgets.backtest_viewer",
@@ -18,12 +17,4 @@ _EXPORTS = {
     "TuningDashboard": "widgets.tuning_dashboard",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'widgets' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

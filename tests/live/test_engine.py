@@ -1,9 +1,8 @@
 import math
 
-import numpy as np
 import pytest
 
-from workbench.data import load_universe
+from tests.live.helpers import ListFeed, bar_batches
 from workbench.live import Bar, LiveEngine, Malformed
 from workbench.live._broker import PaperBroker
 from workbench.live._ledger import Ledger
@@ -13,29 +12,9 @@ LIMITS = RiskLimits(max_order_notional=600_000.0, max_position_notional=1_000_00
                     stale_after_s=60.0)
 
 
-def _batches(start="2004-01-01", end="2008-12-31"):
-    bars = load_universe("daily", start=start, end=end)
-    o, h, lo, c, v = (np.asarray(bars[f], dtype=float) for f in
-                      ("open", "high", "low", "close", "volume"))
-    out = []
-    for t, ts in enumerate(bars.index.asi8):
-        out.append([Bar(s, int(ts), o[t, j], h[t, j], lo[t, j], c[t, j], v[t, j])
-                    for j, s in enumerate(bars.symbols) if math.isfinite(c[t, j])])
-    return bars.symbols, out
-
-
-class ListFeed:
-    def __init__(self, symbols, batches):
-        self.symbols = tuple(symbols)
-        self.batches = batches
-
-    def __iter__(self):
-        return iter(self.batches)
-
-
 @pytest.fixture(scope="module")
 def data():
-    return _batches()
+    return bar_batches()
 
 
 def _engine(symbols, batches, url, **kw):

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.live.helpers import ListFeed, bar_batches
 from widgets import live_app
 from widgets.live_app import LiveApp, build_engine, check_serve_args, record_history
-from workbench.data import load_universe
 from workbench.live._broker import PaperBroker
 from workbench.live._engine import LiveEngine
 from workbench.live._ledger import Ledger
@@ -21,25 +21,9 @@ LIMITS = RiskLimits(max_order_notional=600_000.0, max_position_notional=1_000_00
 APP_FILE = str(Path(live_app.__file__).resolve())
 
 
-class ListFeed:
-    def __init__(self, symbols, batches):
-        self.symbols = tuple(symbols)
-        self.batches = batches
-
-    def __iter__(self):
-        return iter(self.batches)
-
-
 @pytest.fixture(scope="module")
 def data():
-    bars = load_universe("daily", start="2004-01-01", end="2007-12-31")
-    o, h, lo, c, v = (np.asarray(bars[f], dtype=float) for f in
-                      ("open", "high", "low", "close", "volume"))
-    batches = []
-    for t, ts in enumerate(bars.index.asi8):
-        batches.append([Bar(s, int(ts), o[t, j], h[t, j], lo[t, j], c[t, j], v[t, j])
-                        for j, s in enumerate(bars.symbols) if math.isfinite(c[t, j])])
-    return bars.symbols, batches
+    return bar_batches("2004-01-01", "2007-12-31")
 
 
 @pytest.fixture

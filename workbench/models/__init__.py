@@ -11,8 +11,7 @@ torch (and lightgbm) are imported on first access to a name that needs them, so
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from workbench._lazy import lazy_exports
 
 _EXPORTS = {
     "MomentumDataset": "workbench.models._dataset",
@@ -50,16 +49,4 @@ _EXPORTS = {
     "read_card": "workbench.models._registry",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'workbench.models' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -18,8 +18,7 @@ on other machines join. Dead workers are found by heartbeat and their trials ret
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from workbench._lazy import lazy_exports
 
 _EXPORTS = {
     "tune": "workbench.tuning._study",
@@ -51,16 +50,4 @@ _EXPORTS = {
     "LocalPostgres": "workbench.tuning._local_pg",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'workbench.tuning' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
