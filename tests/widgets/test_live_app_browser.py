@@ -122,6 +122,9 @@ class Page:
         self.page.on("console", lambda m: self.errors.append(f"console: {m.text}")
                      if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        # a failed request's URL, so a "Failed to load resource" error says what it was
+        self.page.on("requestfailed", lambda r: self.errors.append(
+            f"requestfailed: {r.url} ({r.failure})"))
         self.page.goto(url)
         self.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
                                     "Bokeh.documents[0].roots().length > 0", timeout=60_000)
