@@ -51,7 +51,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import panel as pn
+
+# Serve every JS/CSS file from this server, never from cdn.holoviz.org: Panel switches its
+# global resource mode while rendering, and a component restyled from another thread at
+# that moment got CDN stylesheet URLs (seen offline in CI as net::ERR_NAME_NOT_RESOLVED).
+os.environ.setdefault("BOKEH_RESOURCES", "server")
+
+import panel as pn  # noqa: E402
 from bokeh.models import ColumnDataSource, NumeralTickFormatter
 from bokeh.models.annotations import Span
 from bokeh.palettes import Category10_10
