@@ -400,7 +400,7 @@ class LiveEngine:
             for name in self._bar_fields:
                 self._bar_fields[name][j] = getattr(b, name)
         row = self.stream.update(self._bar_fields)
-        self._window = np.roll(self._window, -1, axis=0)
+        self._window[:-1] = self._window[1:]  # shift in place: no new (L, N, F) array per bar
         self._window[-1] = row[:, self._model_cols]
         self._filled += 1
         sigma = row[:, self._sigma_col]
