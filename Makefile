@@ -33,16 +33,16 @@ lab: setup  ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 app: setup  ## live trading app (paper engine on a replay of the bundled data), on loopback
-	$(BIN)/panel serve widgets/live_app.py --address 127.0.0.1 --port $(PORT)
+	$(BIN)/python -m widgets.serve live_app --address 127.0.0.1 --port $(PORT)
 
 viewer: setup  ## Panel backtest viewer over the report runs
-	$(BIN)/panel serve widgets/backtest_viewer.py --port $(PORT) --address 127.0.0.1
+	$(BIN)/python -m widgets.serve backtest_viewer --port $(PORT) --address 127.0.0.1
 
 explorer: setup  ## Panel feature explorer on the bundled daily universe
-	$(BIN)/panel serve widgets/feature_explorer.py --port $(PORT) --address 127.0.0.1
+	$(BIN)/python -m widgets.serve feature_explorer --port $(PORT) --address 127.0.0.1
 
 dashboard: setup  ## Panel tuning dashboard (demo study unless WORKBENCH_TUNING_STORAGE/_STUDY are set)
-	$(BIN)/panel serve widgets/tuning_dashboard.py --port $(PORT) --address 127.0.0.1
+	$(BIN)/python -m widgets.serve tuning_dashboard --port $(PORT) --address 127.0.0.1
 
 bench: setup  ## feature-engine benchmark -> benchmarks/results/features.json
 	$(BIN)/python benchmarks/bench_features.py $(BENCH_ARGS)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -65,15 +64,16 @@ def measure(seconds: float = 300.0, warmup: float = 30.0) -> dict:
     import numpy as np
     from playwright.sync_api import sync_playwright
 
+    from widgets.serve import serve_command
+
     port = _free_port()
-    panel = str(Path(sys.executable).with_name("panel"))
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "WORKBENCH_DATA_DIR": tmp, "WORKBENCH_LIVE_RATE": "1000000",
                "WORKBENCH_LIVE_MODEL": "macd", "OMP_NUM_THREADS": "1"}
         log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen([panel, "serve", "widgets/live_app.py", "--address",
-                                 "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        cmd, env = serve_command("live_app", ["--address", "127.0.0.1", "--port", str(port)],
+                                 environ=env)  # what `make app` runs
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
             while True:

@@ -2,7 +2,7 @@
 
 Runs in a notebook (``BacktestViewer().panel()``) and as an app::
 
-    panel serve widgets/backtest_viewer.py     # or: make app
+    python -m widgets.serve backtest_viewer     # or: make viewer
 
 It reads the files that ``workbench report`` writes beside each report
 (``comparison.csv`` and ``returns.parquet``) from ``reports/output/<run>/``.

@@ -5,7 +5,7 @@ In a notebook::
     from widgets import FeatureExplorer
     FeatureExplorer(bars=bars).panel()
 
-As an app: ``panel serve widgets/feature_explorer.py`` (the bundled daily universe).
+As an app: ``python -m widgets.serve feature_explorer`` (the bundled daily universe).
 """
 
 from __future__ import annotations

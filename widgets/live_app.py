@@ -9,7 +9,11 @@ In a notebook (``pn.extension("tabulator")`` first)::
 
 As an app (``make app`` does this)::
 
-    panel serve widgets/live_app.py --address 127.0.0.1 --port 5006
+    python -m widgets.serve live_app --address 127.0.0.1 --port 5006
+
+(:mod:`widgets.serve` runs ``panel serve widgets/live_app.py`` with Panel's assets served
+locally, so the page never asks a CDN for a stylesheet; plain ``panel serve`` works too
+where the network is open.)
 
 The served app shares ONE :class:`~workbench.live.LiveEngine` per process
 (:func:`shared_engine`): a replay of the bundled daily universe from 2013 (after the demo
@@ -51,13 +55,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-# Serve every JS/CSS file from this server, never from cdn.holoviz.org: Panel switches its
-# global resource mode while rendering, and a component restyled from another thread at
-# that moment got CDN stylesheet URLs (seen offline in CI as net::ERR_NAME_NOT_RESOLVED).
-os.environ.setdefault("BOKEH_RESOURCES", "server")
-
-import panel as pn  # noqa: E402
+import panel as pn
 from bokeh.models import ColumnDataSource, NumeralTickFormatter
 from bokeh.models.annotations import Span
 from bokeh.palettes import Category10_10

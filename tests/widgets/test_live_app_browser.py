@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from widgets.serve import serve_command
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,10 +69,12 @@ def _serve(data_dir: Path, *, model: str | None = "macd", rate: str = "20",
     log = data_dir / f"server-{port}.log"
     with open(log, "wb") as out:
         # sessions of closed pages are destroyed after about a second (default: 15-30 s)
-        proc = subprocess.Popen([PANEL, "serve", "widgets/live_app.py", "--address",
-                                 "127.0.0.1", "--port", str(port), "--check-unused-sessions",
-                                 "500", "--unused-session-lifetime", "500", *extra],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # what `make app` runs: panel serve with Panel's assets served locally
+        cmd, env = serve_command("live_app", ["--address", "127.0.0.1", "--port", str(port),
+                                              "--check-unused-sessions", "500",
+                                              "--unused-session-lifetime", "500", *extra],
+                                 environ=env)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -125,6 +129,10 @@ class Page:
         # a failed request's URL, so a "Failed to load resource" error says what it was
         self.page.on("requestfailed", lambda r: self.errors.append(
             f"requestfailed: {r.url} ({r.failure})"))
+        # nothing may come from anywhere but this server (CI and air-gapped desks have no CDN)
+        origin = url.split("/live_app")[0]
+        self.page.on("request", lambda r: None if r.url.startswith((origin, "data:", "blob:"))
+                     else self.errors.append(f"off-server request: {r.url}"))
         self.page.goto(url)
         self.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
                                     "Bokeh.documents[0].roots().length > 0", timeout=60_000)
@@ -260,15 +268,19 @@ def test_sessions_share_one_engine_and_clean_up_on_close(browser, server, page):
     assert not page.errors and not second.errors, page.errors + second.errors
 
 
-def test_serving_beyond_loopback_without_auth_refuses_to_start(tmp_path):
+@pytest.mark.parametrize("launcher", ["panel serve", "python -m widgets.serve"])
+def test_serving_beyond_loopback_without_auth_refuses_to_start(tmp_path, launcher):
     port = _free_port()
     env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path)}
     env.pop("PANEL_BASIC_AUTH", None)
     env.pop("PANEL_OAUTH_PROVIDER", None)
+    args = ["--address", "0.0.0.0", "--port", str(port)]
+    if launcher == "panel serve":
+        cmd = [PANEL, "serve", "widgets/live_app.py", *args]
+    else:
+        cmd = [sys.executable, "-m", "widgets.serve", "live_app", *args]
     t0 = time.monotonic()
-    proc = subprocess.run([PANEL, "serve", "widgets/live_app.py", "--address", "0.0.0.0",
-                           "--port", str(port)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - t0
     assert proc.returncode != 0
     assert "refusing to serve the live trading app with --address 0.0.0.0" in proc.stderr

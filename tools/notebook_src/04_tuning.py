@@ -74,7 +74,7 @@ card = read_card(lstm.model_path)
 # ## The dashboard
 # Optimisation history, parameter importances, parallel coordinates and the trials table,
 # refreshed every few seconds while trials run (here or in workers elsewhere). As an app:
-# `panel serve widgets/tuning_dashboard.py --args --storage URL --study NAME`.
+# `python -m widgets.serve tuning_dashboard --args --storage URL --study NAME`.
 
 # %%
 TuningDashboard(lstm.study).panel()

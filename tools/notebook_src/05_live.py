@@ -130,7 +130,7 @@ engine.set_limits(limits)  # back to the limits scaled to the capital
 # rejected inputs, model health and latency, pushed to the browser at 15 Hz in one
 # batched update however fast the feed runs. The controls pause the feed, change its
 # speed, pick the symbols shown and edit the risk limits. As a served app
-# (`make app`, i.e. `panel serve widgets/live_app.py --address 127.0.0.1`) every
+# (`make app`, i.e. `python -m widgets.serve live_app --address 127.0.0.1`) every
 # browser session shares one producer.
 
 # %%
