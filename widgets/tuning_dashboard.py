@@ -11,7 +11,7 @@ As an app::
     panel serve widgets/tuning_dashboard.py --args --storage URL --study NAME
 
 (or ``WORKBENCH_TUNING_STORAGE`` / ``WORKBENCH_TUNING_STUDY``). With neither, the app
-runs a demo: a three-objective study in a temporary SQLite file is optimised by two
+runs a demo: a three-objective study in a temporary journal file is optimised by two
 background threads for about 30 s, and the page fills while it runs.
 
 Every figure is labelled with the study's objective names
@@ -725,22 +725,28 @@ def _demo_objective(trial: Any) -> tuple[float, float, float]:
     return sharpe, drawdown, turnover
 
 
-def _demo_study() -> tuple[str, str]:
-    """Start (once per server process) the demo study and its worker threads."""
+def _demo_study() -> tuple[Any, str]:
+    """Start (once per server process) the demo study and its worker threads.
+
+    The study lives in a journal file: its workers pop the enqueued trials atomically
+    (two RDB workers on SQLite can both take the same queued trial, and the second
+    ``tell`` then fails with "Cannot tell a COMPLETE trial").
+    """
     import tempfile
     from pathlib import Path
 
     import optuna
+
+    from workbench.tuning import resolve_storage
 
     key = "workbench_tuning_dashboard_demo"
     with _DEMO_LOCK:
         if key in pn.state.cache:
             return pn.state.cache[key]
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        path = Path(tempfile.mkdtemp(prefix="tuning-demo-")) / "demo.db"
-        url = f"sqlite:///{path}"
+        url = str(Path(tempfile.mkdtemp(prefix="tuning-demo-")) / "demo.log")
         study = optuna.create_study(
-            study_name="demo-momentum", storage=url,
+            study_name="demo-momentum", storage=resolve_storage(url),
             directions=["maximize", "minimize", "minimize"])
         study.set_user_attr("workbench_objectives", ["sharpe", "max_drawdown", "turnover"])
         for lb in (21, 63, 252 // 2):
@@ -748,7 +754,8 @@ def _demo_study() -> tuple[str, str]:
                                  "smoothing": 0.5})
 
         def work(seed: int) -> None:  # one worker: its own storage connection
-            worker = optuna.load_study(study_name=study.study_name, storage=url,
+            worker = optuna.load_study(study_name=study.study_name,
+                                       storage=resolve_storage(url),
                                        sampler=optuna.samplers.NSGAIISampler(
                                            seed=seed, population_size=20))
             worker.optimize(_demo_objective, n_trials=65, catch=(FloatingPointError,))
@@ -756,7 +763,7 @@ def _demo_study() -> tuple[str, str]:
         for seed in (0, 1):
             threading.Thread(target=work, args=(seed,), daemon=True,
                              name=f"tuning-dashboard-demo-{seed}").start()
-        pn.state.cache[key] = (url, study.study_name)
+        pn.state.cache[key] = (resolve_storage(url), study.study_name)
         return pn.state.cache[key]
 
 
@@ -786,4 +793,8 @@ if __name__.startswith("bokeh"):  # panel serve widgets/tuning_dashboard.py [--a
     import sys
 
     pn.extension("tabulator", "plotly")
-    _app(sys.argv[1:])
+    # from the imported module, not this per-session script: Bokeh clears a script's
+    # globals when its session ends, and the demo's worker threads outlive the session
+    from widgets.tuning_dashboard import _app as _served_app
+
+    _served_app(sys.argv[1:])

@@ -267,3 +267,56 @@ def test_periodic_refresh_runs_on_a_running_event_loop():
 
     asyncio.run(main())
     assert len(dash.trials) == 5 and not dash.running
+
+
+@pytest.mark.slow
+def test_served_demo_study_finishes_after_its_session_ends(tmp_path):
+    # The demo's worker threads outlive the page that started them: they must keep
+    # running once Bokeh has torn the session (and its script's namespace) down, and two
+    # workers must never take the same queued trial.
+    import collections
+    import os
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from widgets.serve import serve_command
+    from workbench.tuning import resolve_storage
+
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd, env = serve_command("tuning_dashboard", [
+        "--address", "127.0.0.1", "--port", str(port), "--check-unused-sessions", "500",
+        "--unused-session-lifetime", "500"], environ={**os.environ, "TMPDIR": str(tmp_path)})
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/tuning_dashboard", timeout=30)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+        journal = next(tmp_path.glob("tuning-demo-*/demo.log"))
+        deadline = time.monotonic() + 150
+        while True:
+            study = optuna.load_study(study_name="demo-momentum",
+                                      storage=resolve_storage(str(journal)))
+            states = collections.Counter(t.state.name for t in study.trials)
+            if sum(states.values()) == 130 and not states["RUNNING"]:
+                break
+            assert time.monotonic() < deadline, (states, log.read_text()[-3000:])
+            time.sleep(2)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    assert states["COMPLETE"] > 100
