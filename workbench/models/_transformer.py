@@ -113,10 +113,21 @@ class VariableSelectionNetwork(nn.Module):
         self.post = GatedResidualNetwork(d_model, d_model, d_model, dropout)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
-        weights = torch.softmax(self.selector(x), dim=-1)  # (B, L, F)
+        weights = _softmax_small(self.selector(x))  # (B, L, F)
         # sum_j v_j (w_j x_j + b_j) as two (F -> d) products
         selected = (weights * x) @ self.embed_w + weights @ self.embed_b  # (B, L, d)
         return self.post(selected), weights
+
+
+def _softmax_small(z: torch.Tensor) -> torch.Tensor:
+    """Softmax over a short last axis (the F variables), ``(..., F) -> (..., F)``.
+
+    The same function as ``torch.softmax(z, -1)`` (max-shifted exponentials over their
+    sum; equal to float rounding), written out because ATen's CPU softmax kernel is slow
+    on a last axis this short: 0.16 ms instead of 0.68 ms for (64, 63, 10) on one core.
+    """
+    e = (z - z.amax(dim=-1, keepdim=True)).exp()
+    return e / e.sum(dim=-1, keepdim=True)
 
 
 def sinusoidal_encoding(length: int, d_model: int) -> torch.Tensor:
