@@ -297,6 +297,12 @@ class _Cursor:
         self._cur = conn.connection.cursor()
         self._format = format_style
 
+    def __enter__(self) -> _Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cur.close()
+
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self._format else sql
 
@@ -306,11 +312,11 @@ class _Cursor:
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._cur.executemany(self._sql(sql), rows)
 
-    def all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def all(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         self.run(sql, params)
-        return self._cur.fetchall()
+        return list(self._cur.fetchall())
 
-    def one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    def one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
         rows = self.all(sql, params)
         return rows[0] if rows else None
 
@@ -560,8 +566,7 @@ class Ledger:
             order = _check_order(order, "rejected")
             checked_rejected.append((order, _check_reasons(order.order_id, reasons)))
         now = time.time_ns()
-        with self._write() as conn:
-            cur = _Cursor(conn, self._paramstyle_format)
+        with self._write() as conn, _Cursor(conn, self._paramstyle_format) as cur:
             row = cur.one(f"SELECT cash, cursor_ts, order_seq, fill_seq FROM {ACCOUNTS.name} "
                           f"WHERE account = ?{self._for_update}", (self.account,))
             if row is None:
