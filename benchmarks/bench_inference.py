@@ -18,8 +18,12 @@ change of machine load hits all of them alike (the machine is a shared 2-core VM
 - ``engine_auto``: ``threads="auto"`` (one intra-op thread or the default count per
   member and batch size, tuned at construction).
 - ``engine_compiled_auto``: ``compile=True, threads="auto"`` (when torch.compile works).
+- ``engine_fused_auto`` and ``engine_compiled_fused_auto``: the same with
+  ``fused_attention=True`` (the transformer's attention on the fused CPU kernel, equal to
+  float32 rounding).
 - full run only: ``engine_1thread`` (``threads=1``), ``engine_lanes``
-  (``parallel_members=2``) and ``engine_compiled`` (``compile=True``).
+  (``parallel_members=2``), ``engine_compiled`` (``compile=True``) and
+  ``engine_compiled_fused`` (``compile=True, fused_attention=True``).
 
 Results:
 - ``cpu_ensemble_b64_p99_ms``: p99 of one call at batch 64 of the engine configuration
@@ -133,7 +137,13 @@ def pct(t: np.ndarray) -> dict[str, float]:
 
 
 def member_breakdown(ens, B: int, n: int) -> dict[str, dict[str, float]]:
-    """p50 ms of each member at batch B: full forward and last-step path, 1 and 2 threads."""
+    """p50 ms of each member at batch B: full forward and last-step path, 1 and 2 threads.
+
+    Members with a fused attention option (the transformer) also report the last-step
+    path with it (``last_fused``).
+    """
+    import copy
+
     import torch
 
     from workbench.models import last_step
@@ -147,9 +157,12 @@ def member_breakdown(ens, B: int, n: int) -> dict[str, dict[str, float]]:
                 net = m.network_
                 for nt in sorted({1, prev}):
                     torch.set_num_threads(nt)
-                    t = measure({"full": lambda net=net: net(x)[:, -1],
-                                 "last": lambda net=net: last_step(net, x)}, n, block=5,
-                                warmup=2)
+                    fns = {"full": lambda net=net: net(x)[:, -1],
+                           "last": lambda net=net: last_step(net, x)}
+                    if hasattr(net, "set_fused_attention"):
+                        fused = copy.deepcopy(net).set_fused_attention(True)
+                        fns["last_fused"] = lambda net=fused: last_step(net, x)
+                    t = measure(fns, n, block=5, warmup=2)
                     out.setdefault(name, {}).update(
                         {f"{k}_{nt}thr_p50_ms": pct(v)["p50_ms"] for k, v in t.items()})
     finally:
@@ -164,14 +177,19 @@ def bench_cpu(n_calls: int, batches: tuple[int, ...], try_compile: bool,
     from workbench.models import InferenceEngine
 
     ens = build_ensemble()
-    configs: dict[str, dict] = {"engine": {}, "engine_auto": {"threads": "auto"}}
+    configs: dict[str, dict] = {"engine": {}, "engine_auto": {"threads": "auto"},
+                                "engine_fused_auto": {"threads": "auto",
+                                                      "fused_attention": True}}
     if not quick:
         configs.update({"engine_1thread": {"threads": 1},
                         "engine_lanes": {"parallel_members": 2}})
     if try_compile:
         configs["engine_compiled_auto"] = {"compile": True, "threads": "auto"}
+        configs["engine_compiled_fused_auto"] = {"compile": True, "threads": "auto",
+                                                 "fused_attention": True}
         if not quick:
             configs["engine_compiled"] = {"compile": True}
+            configs["engine_compiled_fused"] = {"compile": True, "fused_attention": True}
     engines, build_s = {}, {}
     for name, kw in configs.items():
         t0 = time.perf_counter()

@@ -273,6 +273,7 @@ def test_latency_percentiles(ensemble):
      (dict(context_length=0), "context_length must be None or an int >= 1, got 0"),
      (dict(parallel_members=0), "parallel_members must be an int >= 1, got 0"),
      (dict(threads=0), "threads must be None, 'auto' or an int >= 1, got 0"),
+     (dict(fused_attention=1), "fused_attention must be a bool, got 1"),
      (dict(device="tpu"), "device must be 'auto', 'cpu' or 'cuda', got 'tpu'")],
 )
 def test_bad_arguments(ensemble, kwargs, match):
@@ -370,6 +371,23 @@ def test_compiled_members_match_eager():
     for B in (1, 3, 8, 11):
         x = _x(B, L=42, seed=B)
         np.testing.assert_allclose(eng(x), ens.predict_sequences(x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("compile", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_fused_attention_serves_copies_within_float_rounding(ensemble, compile):
+    tr = ensemble.members["transformer"].network_
+    eng = InferenceEngine(ensemble, device="cpu", fused_attention=True, compile=compile,
+                          batch_sizes=(1, 8))
+    if compile and not eng.compiled_:
+        pytest.skip("torch.compile is unavailable on this machine")
+    served = next(m.network for m in eng._members if m.name == "transformer")
+    assert served is not tr and all(layer.attn.fused for layer in served.layers)
+    assert not any(layer.attn.fused for layer in tr.layers)  # the user's network untouched
+    for B in (1, 5, 8, 20):
+        x = _x(B, seed=B)
+        np.testing.assert_allclose(eng(x), ensemble.predict_sequences(x), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(eng.member_outputs_["transformer"],
+                                   _members_eager(ensemble, x)[1], rtol=0, atol=1e-6)
 
 
 # -- CUDA ------------------------------------------------------------------------------

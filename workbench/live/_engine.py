@@ -168,7 +168,10 @@ class LiveEngine:
         costs proportionally less.
     threads : int, default 1
         Intra-op torch threads of inference (one is fastest for a few dozen symbols and
-        does not stall when another process holds a core).
+        does not stall when another process holds a core). An ensemble (not an
+        :class:`InferenceEngine`) is served by an engine with ``fused_attention=True``:
+        the Momentum Transformer's attention runs the fused CPU kernel (equal to its
+        SDPA attention to float32 rounding).
 
     Raises
     ------
@@ -267,7 +270,8 @@ class LiveEngine:
                                     or context < 1):
             raise ValueError(f"context_length must be an integer >= 1, got {context!r}")
         engine = model if isinstance(model, InferenceEngine) else InferenceEngine(
-            model, batch_sizes=(n,), context_length=context, threads=threads)
+            model, batch_sizes=(n,), context_length=context, threads=threads,
+            fused_attention=True)
         inner = getattr(engine, "ensemble", model)
         names = tuple(getattr(inner, "feature_names_in_", None)
                       or getattr(model, "feature_names_in_", None) or ())
