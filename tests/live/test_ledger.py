@@ -345,6 +345,59 @@ def test_sqlite_runs_wal_with_the_chosen_durability(tmp_path, durable, level):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
 
 
+def _sizes(path):
+    wal = Path(f"{path}-wal")
+    return path.stat().st_size, (wal.stat().st_size if wal.exists() else 0)
+
+
+def test_wal_is_checkpointed_in_the_background_not_in_commits(tmp_path):
+    path = tmp_path / "l.db"
+    with Ledger(f"sqlite:///{path}", checkpoint_interval=3600.0) as led:  # no timed run
+        with led._engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        ck = led._checkpointer
+        assert ck is not None and ck.is_alive() and ck.runs == 0
+        for k in range(1, 401):  # ~2,900 WAL pages
+            led.commit_bar(T0 + k * STEP, new_orders=[
+                Order(f"{k}-{s}", T0 + k * STEP, s, 1.0, 10.0) for s in SYMBOLS])
+        db_before, wal = _sizes(path)
+        assert wal > 2 * 1000 * 4096  # no commit checkpointed (SQLite would at 1000 pages)
+        ck.checkpoint()
+        assert ck.runs == 1
+        db_after, _ = _sizes(path)
+        assert db_after > 10 * db_before  # the orders now live in the database file
+        assert len(led.orders(limit=None)) == 400 * len(SYMBOLS)
+    assert not ck.is_alive()  # close() stopped it
+
+
+def test_checkpoint_thread_runs_every_interval(tmp_path):
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}", checkpoint_interval=0.02)
+    try:
+        led.commit_bar(T0)
+        deadline = time.monotonic() + 10
+        while led._checkpointer.runs < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert led._checkpointer.runs >= 3
+    finally:
+        led.close()
+
+
+def test_checkpoint_interval_none_keeps_sqlites_automatic_checkpoint(tmp_path):
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", checkpoint_interval=None) as led, \
+            led._engine.connect() as conn:
+        assert led._checkpointer is None
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    with Ledger("sqlite:///:memory:") as led:
+        assert led._checkpointer is None  # nothing to checkpoint
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "1", True])
+def test_bad_checkpoint_interval_is_named(tmp_path, bad):
+    with pytest.raises(ValueError, match="checkpoint_interval must be None or a finite number"):
+        Ledger(f"sqlite:///{tmp_path / 'l.db'}", checkpoint_interval=bad)
+    assert not (tmp_path / "l.db").exists()  # refused before anything was created
+
+
 def test_foreign_table_is_refused(tmp_path):
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:

@@ -14,12 +14,15 @@ PostgreSQL (by URL; the account row is locked ``FOR UPDATE`` in each commit).
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import operator
 import os
 import re
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +33,11 @@ from sqlalchemy import event
 
 from workbench.live._types import Fill, Order
 from workbench.tuning._storage import _default_pg_driver, data_dir, mask_url
+
+_LOG = logging.getLogger("workbench.live.ledger")
+
+#: WAL frames (4 KiB pages; 64 MiB) past which the checkpoint thread restarts the log.
+_WAL_LIMIT_PAGES = 16_384
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -344,6 +352,10 @@ class Ledger:
     durable : bool, default False
         SQLite only: ``synchronous=FULL`` (commits survive power loss) instead of
         ``NORMAL`` (commits survive process kills); see the notes below.
+    checkpoint_interval : float or None, default 1.0
+        SQLite file databases only: seconds between WAL checkpoints run by a background
+        thread (``PRAGMA wal_checkpoint(PASSIVE)``), with SQLite's automatic checkpoint
+        inside commits switched off; None keeps the automatic one (see the notes).
 
     Attributes
     ----------
@@ -380,9 +392,14 @@ class Ledger:
     the WAL file and survives any crash or kill of the process (what the restart guarantee
     needs), while a power cut or OS crash may roll back the last commits (never corrupt
     the file); ``durable=True`` selects ``synchronous=FULL`` (an fsync per commit, ~2-5 ms
-    here) so commits also survive power loss. A 30 s busy timeout applies; writes take the
-    lock at ``BEGIN IMMEDIATE`` so readers (the app, in other processes) never break the
-    writer and vice versa. PostgreSQL commits lock the
+    here) so commits also survive power loss. SQLite's automatic checkpoint (copying the
+    WAL into the database file once it holds 1,000 pages, with an fsync) would run inside
+    about every 100th commit of 5 orders and 5 fills and set the commits' tail: p99
+    5.1 ms against a p50 of 0.4 ms, and 0.6-0.7 ms p99 without it, on this project's
+    2-core VM. A background thread checkpoints instead (``checkpoint_interval``), which
+    neither blocks writers nor changes what a commit guarantees. A 30 s busy timeout
+    applies; writes take the lock at ``BEGIN IMMEDIATE`` so readers (the app, in other
+    processes) never break the writer and vice versa. PostgreSQL commits lock the
     account row (``SELECT ... FOR UPDATE``); durability then follows the server's
     ``synchronous_commit`` setting. Safe to share between threads (SQLAlchemy's pool); an
     in-memory SQLite URL is per-thread and for tests only.
@@ -398,8 +415,14 @@ class Ledger:
 
     def __init__(self, url: str | os.PathLike[str] | None = None, *,
                  initial_cash: float = 1_000_000.0, account: str = "paper",
-                 durable: bool = False) -> None:
+                 durable: bool = False, checkpoint_interval: float | None = 1.0) -> None:
         cash = _finite("Ledger", "initial_cash", initial_cash)
+        if checkpoint_interval is not None and not (
+                isinstance(checkpoint_interval, numbers.Real)
+                and not isinstance(checkpoint_interval, bool)
+                and math.isfinite(checkpoint_interval) and checkpoint_interval > 0):
+            raise ValueError("Ledger: checkpoint_interval must be None or a finite number > 0 "
+                             f"(seconds), got {checkpoint_interval!r}")
         if cash < 0:
             raise ValueError(f"Ledger: initial_cash must be >= 0, got {initial_cash!r}")
         if not isinstance(account, str) or not account.strip():
@@ -410,7 +433,11 @@ class Ledger:
         self.durable = bool(durable)
         self._initial_cash_arg = cash
         self.dialect = "sqlite" if self.url.lower().startswith("sqlite") else "postgresql"
+        database = sa.engine.make_url(self.url).database if self.dialect == "sqlite" else None
+        self._checkpoint_interval = (checkpoint_interval if database not in (None, "", ":memory:")
+                                     else None)
         self._engine = self._create_engine()
+        self._checkpointer: _Checkpointer | None = None
         self._paramstyle_format = self._engine.dialect.paramstyle in ("format", "pyformat")
         # SQLite locks the database at BEGIN IMMEDIATE; PostgreSQL locks the account row
         self._for_update = " FOR UPDATE" if self.dialect == "postgresql" else ""
@@ -425,6 +452,10 @@ class Ledger:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             raise LedgerError(f"Ledger: cannot open {self.masked_url!r}: "
                               f"{reason[0] if reason else type(exc).__name__}") from exc
+        if self._checkpoint_interval is not None:
+            self._checkpointer = _Checkpointer(self._engine, self._checkpoint_interval)
+            self._checkpointer.start()
+            weakref.finalize(self, self._checkpointer.stop, False)
 
     # ------------------------------------------------------------------ set-up
     def _create_engine(self) -> sa.Engine:
@@ -441,8 +472,9 @@ class Ledger:
                               f"{exc}") from None
         if self.dialect == "sqlite":
             sync = "FULL" if self.durable else "NORMAL"
+            auto = 0 if self._checkpoint_interval is not None else 1000  # 1000: the default
             event.listen(engine, "connect",
-                         lambda conn, rec: _sqlite_on_connect(conn, rec, sync))
+                         lambda conn, rec: _sqlite_on_connect(conn, rec, sync, auto))
             event.listen(engine, "begin", _sqlite_on_begin)
         return engine
 
@@ -504,7 +536,13 @@ class Ledger:
             yield conn
 
     def close(self) -> None:
-        """Release the database connections (the ledger can be reopened by a new object)."""
+        """Stop the checkpoint thread and release the database connections.
+
+        The ledger can be reopened by a new object; SQLite checkpoints the WAL when its
+        last connection closes.
+        """
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._engine.dispose()
 
     def __enter__(self) -> Ledger:
@@ -852,7 +890,7 @@ class Ledger:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any,
-                       synchronous: str = "NORMAL") -> None:
+                       synchronous: str = "NORMAL", autocheckpoint: int = 1000) -> None:
     """WAL settings; hand transaction control to SQLAlchemy's ``begin`` event."""
     dbapi_connection.isolation_level = None  # pysqlite must not emit its own BEGIN
     cursor = dbapi_connection.cursor()
@@ -860,8 +898,59 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any,
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
+        cursor.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_PAGES * 4096}")
     finally:
         cursor.close()
+
+
+class _Checkpointer(threading.Thread):
+    """Background WAL checkpoints of a SQLite ledger, every ``interval`` seconds.
+
+    ``PRAGMA wal_checkpoint(PASSIVE)`` copies what it can of the WAL into the database
+    file without waiting for (or blocking) readers and writers; the pysqlite driver
+    releases the GIL while SQLite works. A writer that commits without pause (a replay
+    at full speed) can keep every passive checkpoint one step behind, so the WAL is
+    never rewound; once it holds ``_WAL_LIMIT_PAGES`` frames a ``RESTART`` checkpoint
+    (which briefly holds writers back) catches up, and ``journal_size_limit`` truncates
+    the file to that size after the rewind. Failures (e.g. another process
+    checkpointing) are logged at debug level and retried at the next interval.
+    """
+
+    def __init__(self, engine: sa.Engine, interval: float):
+        super().__init__(daemon=True, name="workbench-ledger-checkpoint")
+        self._engine = engine
+        self._interval = float(interval)
+        self._stopped = threading.Event()
+        self.runs = 0
+
+    def run(self) -> None:  # noqa: D102
+        while not self._stopped.wait(self._interval):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """One passive checkpoint on a pooled connection (outside any transaction)."""
+        try:
+            raw = self._engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                row = cur.fetchone()  # (busy, frames in the WAL, frames checkpointed)
+                if row is not None and row[1] is not None and row[1] >= _WAL_LIMIT_PAGES:
+                    cur.execute("PRAGMA wal_checkpoint(RESTART)")
+                    cur.fetchall()
+                cur.close()
+            finally:
+                raw.close()
+            self.runs += 1
+        except Exception as exc:  # noqa: BLE001 - a missed checkpoint is retried later
+            _LOG.debug("ledger WAL checkpoint failed: %s", exc)
+
+    def stop(self, join: bool = True) -> None:
+        """Stop the thread (and wait for a checkpoint in progress when ``join``)."""
+        self._stopped.set()
+        if join and self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=30)
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:
