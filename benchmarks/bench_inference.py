@@ -21,8 +21,12 @@ change of machine load hits all of them alike (the machine is a shared 2-core VM
 - ``engine_fused_auto`` and ``engine_compiled_fused_auto``: the same with
   ``fused_attention=True`` (the transformer's attention on the fused CPU kernel, equal to
   float32 rounding).
+- ``engine_compiled_fused_rows2``: ``compile=True, fused_attention=True,
+  parallel_rows=2`` (each half of the rows on its own thread, compiled graphs with C++
+  wrappers that release the GIL).
 - full run only: ``engine_1thread`` (``threads=1``), ``engine_lanes``
-  (``parallel_members=2``), ``engine_compiled`` (``compile=True``) and
+  (``parallel_members=2``), ``engine_fused_rows2`` (``fused_attention=True,
+  parallel_rows=2``), ``engine_compiled`` (``compile=True``) and
   ``engine_compiled_fused`` (``compile=True, fused_attention=True``).
 
 Results:
@@ -182,11 +186,14 @@ def bench_cpu(n_calls: int, batches: tuple[int, ...], try_compile: bool,
                                                       "fused_attention": True}}
     if not quick:
         configs.update({"engine_1thread": {"threads": 1},
-                        "engine_lanes": {"parallel_members": 2}})
+                        "engine_lanes": {"parallel_members": 2},
+                        "engine_fused_rows2": {"fused_attention": True, "parallel_rows": 2}})
     if try_compile:
         configs["engine_compiled_auto"] = {"compile": True, "threads": "auto"}
         configs["engine_compiled_fused_auto"] = {"compile": True, "threads": "auto",
                                                  "fused_attention": True}
+        configs["engine_compiled_fused_rows2"] = {"compile": True, "fused_attention": True,
+                                                  "parallel_rows": 2}
         if not quick:
             configs["engine_compiled"] = {"compile": True}
             configs["engine_compiled_fused"] = {"compile": True, "fused_attention": True}

@@ -140,6 +140,30 @@ def test_parallel_members_match_single_thread_eager(ensemble):
     np.testing.assert_allclose(eng(x), ref, atol=1e-6)  # serial after close()
 
 
+def test_parallel_rows_match_single_thread_eager_on_each_part(ensemble):
+    eng = InferenceEngine(ensemble, device="cpu", parallel_rows=2, batch_sizes=(1, 16))
+    try:
+        assert len(eng._lanes) == 1  # the calling thread runs part 0
+        before = torch.get_num_threads()
+        x = _x(16, seed=4)
+        out = eng(x)
+        assert torch.get_num_threads() == before
+        ref = np.concatenate([ensemble.predict_sequences(x[:8]),
+                              ensemble.predict_sequences(x[8:])])
+        np.testing.assert_array_equal(out, ref)  # one intra-op thread (module fixture)
+        np.testing.assert_array_equal(eng.member_outputs_["lstm"], np.concatenate(
+            [_members_eager(ensemble, x[:8])[0], _members_eager(ensemble, x[8:])[0]]))
+        x3 = _x(3, seed=5)  # fewer than 2 rows a part: served serially
+        np.testing.assert_array_equal(eng(x3), ensemble.predict_sequences(x3))
+        x40 = _x(40, seed=6, holes=False)  # chunks of 16, 16 and 8 rows, each split
+        ref40 = np.concatenate([ensemble.predict_sequences(x40[a:b]) for a, b in
+                                ((0, 8), (8, 16), (16, 24), (24, 32), (32, 36), (36, 40))])
+        np.testing.assert_array_equal(eng(x40), ref40)
+    finally:
+        eng.close()
+    np.testing.assert_allclose(eng(x), ref, atol=1e-6)  # serial after close()
+
+
 class _Fault:
     """Replaces a network's forward_last; raises or emits NaN while ``on``."""
 
@@ -164,6 +188,24 @@ def _inject(monkeypatch, ens, name, mode, only_rows=None):
     fault = _Fault(net, mode, only_rows)
     monkeypatch.setattr(net, "forward_last", fault, raising=False)
     return fault
+
+
+def test_parallel_rows_failure_in_one_part_excludes_the_member(ensemble, monkeypatch):
+    x = _x(15, seed=7)  # parts of 7 (calling thread) and 8 rows (lane)
+    clean = _members_eager(ensemble, x)
+    eng = InferenceEngine(ensemble, device="cpu", parallel_rows=2, batch_sizes=(16,))
+    try:
+        fault = _inject(monkeypatch, ensemble, "cnn", "nan", only_rows=8)
+        out = eng(x)
+        assert fault.calls == 2
+        h = eng.health()
+        assert h["state"] == "degraded" and not h["cnn"]["active"]
+        assert "non-finite output" in h["cnn"]["last_error"]
+        np.testing.assert_allclose(out, _renormalised(ensemble, clean, {"cnn"}), rtol=0,
+                                   atol=1e-6)
+        assert np.isnan(eng.member_outputs_["cnn"]).all()
+    finally:
+        eng.close()
 
 
 def _renormalised(ens, pos, drop):
@@ -274,6 +316,9 @@ def test_latency_percentiles(ensemble):
      (dict(parallel_members=0), "parallel_members must be an int >= 1, got 0"),
      (dict(threads=0), "threads must be None, 'auto' or an int >= 1, got 0"),
      (dict(fused_attention=1), "fused_attention must be a bool, got 1"),
+     (dict(parallel_rows=0), "parallel_rows must be an int >= 1, got 0"),
+     (dict(parallel_rows=2, parallel_members=2),
+      "parallel_members and parallel_rows cannot both be > 1"),
      (dict(device="tpu"), "device must be 'auto', 'cpu' or 'cuda', got 'tpu'")],
 )
 def test_bad_arguments(ensemble, kwargs, match):
@@ -357,6 +402,21 @@ def test_compile_falls_back_to_eager_with_a_warning(ensemble, monkeypatch, caplo
     assert any("torch.compile unavailable" in r.getMessage() for r in caplog.records)
     x = _x(5)
     np.testing.assert_array_equal(eng(x), ensemble.predict_sequences(x))
+
+
+@pytest.mark.slow
+def test_compiled_parallel_rows_match_eager(ensemble):
+    eng = InferenceEngine(ensemble, device="cpu", compile=True, parallel_rows=2,
+                          fused_attention=True, batch_sizes=(16,))
+    try:
+        if not eng.compiled_:
+            pytest.skip("torch.compile is unavailable on this machine")
+        for B in (3, 16, 21):
+            x = _x(B, seed=B)
+            np.testing.assert_allclose(eng(x), ensemble.predict_sequences(x), rtol=0,
+                                       atol=1e-5)
+    finally:
+        eng.close()
 
 
 def test_compiled_members_match_eager():

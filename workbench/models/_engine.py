@@ -166,6 +166,14 @@ class InferenceEngine:
       to the threads by longest-processing-time from warm-up timings per batch size.
       Bit-for-bit equal to eager with ``torch.set_num_threads(1)``. Helps only when no
       member dominates the cost.
+    - CPU, ``parallel_rows=k > 1``: the rows of a call are cut into ``k`` contiguous
+      parts (when each gets at least 2 rows; else the call runs serially) and every
+      member serves each part, part 0 in the calling thread and the others on ``k - 1``
+      worker threads, one intra-op torch thread each. The work divides evenly whatever
+      the members' costs; GIL-holding Python between torch ops is what it does not
+      parallelise, so it pays with ``compile=True``, which then builds C++ wrappers
+      (``cpp_wrapper``: the compiled graphs run without the GIL). Bit-for-bit equal to
+      eager with one thread on the same parts.
     - CPU, ``compile=True``: each torch member's last-step function goes through
       ``torch.compile`` (inductor; dynamic batch dimension, single-row batches served on
       two rows), compiled at construction for every batch size (tens of seconds for a
@@ -219,6 +227,9 @@ class InferenceEngine:
     threads : int, "auto" or None, default None
         CPU intra-op torch threads during a call; None keeps the caller's setting,
         "auto" tunes a count per member and batch size (see above).
+    parallel_rows : int, default 1
+        CPU only: number of parts the rows of a call are cut into, served concurrently
+        (see above); not combined with ``parallel_members``.
     fused_attention : bool, default False
         CPU only: serve copies of the members that support it (the Momentum
         Transformer, :meth:`MomentumTransformerNetwork.set_fused_attention`) with the
@@ -255,7 +266,8 @@ class InferenceEngine:
     Raises
     ------
     ValueError
-        On a bad argument (named in the message), an unfitted ensemble, a member named
+        On a bad argument (named in the message; also ``parallel_members`` and
+        ``parallel_rows`` both above 1), an unfitted ensemble, a member named
         "state" or "calls", a low precision on CPU, or a low-precision graph whose
         parity check exceeds 0.05.
 
@@ -288,6 +300,7 @@ class InferenceEngine:
         parallel_members: int = 1,
         threads: int | str | None = None,
         fused_attention: bool = False,
+        parallel_rows: int = 1,
     ):
         self.ensemble = ensemble
         self.batch_sizes = batch_sizes
@@ -300,6 +313,7 @@ class InferenceEngine:
         self.parallel_members = parallel_members
         self.threads = threads
         self.fused_attention = fused_attention
+        self.parallel_rows = parallel_rows
         self._validate()
         self.device_ = resolve_device(device)
         cuda = self.device_.type == "cuda"
@@ -309,6 +323,9 @@ class InferenceEngine:
         if parallel_members > 1 and cuda:
             _LOG.info("parallel_members=%d ignored on CUDA (members run on CUDA streams)",
                       parallel_members)
+        if parallel_rows > 1 and cuda:
+            _LOG.info("parallel_rows=%d ignored on CUDA (one graph serves all rows)",
+                      parallel_rows)
         self._lock = threading.Lock()
         self._calls = 0
         self._state = "ok"
@@ -328,9 +345,10 @@ class InferenceEngine:
         self._streams: dict[int, Any] = {}  # CUDA: one stream per torch member
         self._slots = [self._make_slot(b) for b in self.batch_sizes_]
         use_lanes = not cuda and min(int(parallel_members), len(self._members)) > 1
+        self._row_parts = int(parallel_rows) if not cuda else 1
         # intra-op torch threads of the calling thread during a call (lanes: 1 each)
-        self._intra: int | None = 1 if use_lanes else threads if isinstance(threads, int) \
-            else None
+        self._intra: int | None = 1 if use_lanes or self._row_parts > 1 \
+            else threads if isinstance(threads, int) else None
         self.thread_choice_: dict[int, dict[str, int]] = {}
         with self._intra_op():
             if compile:
@@ -339,6 +357,8 @@ class InferenceEngine:
                 self._setup_graphs()
             elif use_lanes:
                 self._setup_lanes()
+            elif self._row_parts > 1:
+                self._start_lanes(self._row_parts - 1)  # the caller's thread runs part 0
             elif threads == "auto":
                 self._tune_threads()
 
@@ -376,6 +396,12 @@ class InferenceEngine:
                     or _is_int(self.context_length, 1), "None or an int >= 1")
         check_param("parallel_members", self.parallel_members,
                     _is_int(self.parallel_members, 1), "an int >= 1")
+        check_param("parallel_rows", self.parallel_rows, _is_int(self.parallel_rows, 1),
+                    "an int >= 1")
+        if self.parallel_rows > 1 and self.parallel_members > 1:
+            raise ValueError("parallel_members and parallel_rows cannot both be > 1, got "
+                             f"parallel_members={self.parallel_members!r} and "
+                             f"parallel_rows={self.parallel_rows!r}")
         check_param("fused_attention", self.fused_attention,
                     isinstance(self.fused_attention, bool), "a bool")
         check_param("threads", self.threads, self.threads is None or self.threads == "auto"
@@ -445,10 +471,13 @@ class InferenceEngine:
 
             # threads="auto" switches the thread count per member: the compiled kernels
             # must read it at run time instead of baking in the count at compile time
-            options = {"cpp.dynamic_threads": True} if self.threads == "auto" else None
+            options: dict[str, Any] = {"cpp.dynamic_threads": True} \
+                if self.threads == "auto" else {}
+            if self._row_parts > 1:  # a C++ wrapper releases the GIL for the whole graph
+                options["cpp_wrapper"] = True
             for m in self._torch:
                 assert m.network is not None
-                m.fn = _compiled_last_step(m.network, options)
+                m.fn = _compiled_last_step(m.network, options or None)
             self.compiled_ = True
             with torch.inference_mode():  # compile now, for the shapes of every slot
                 for slot in self._slots:
@@ -467,10 +496,7 @@ class InferenceEngine:
                 slot.inputs[self.context_length_].zero_()
 
     # -- CPU lanes -----------------------------------------------------------------------
-    def _setup_lanes(self) -> None:
-        k = min(int(self.parallel_members), len(self._members))
-        if k < 2:
-            return
+    def _start_lanes(self, k: int) -> None:
         main_threads = torch.get_num_threads()  # (the caller's: _intra_op restores it)
         for _ in range(k):
             ready = threading.Event()
@@ -480,6 +506,12 @@ class InferenceEngine:
             self._lanes.append(lane)
         torch.set_num_threads(main_threads)  # the lanes changed torch's global default
         weakref.finalize(self, _stop_lanes, self._lanes)
+
+    def _setup_lanes(self) -> None:
+        k = min(int(self.parallel_members), len(self._members))
+        if k < 2:
+            return
+        self._start_lanes(k)
         for slot in self._slots:  # longest processing time first, from warm-up timings
             x = self._probe(slot.size)
             cost = {}
@@ -542,7 +574,10 @@ class InferenceEngine:
             torch.set_num_threads(caller)
 
     def close(self) -> None:
-        """Stop the worker threads of ``parallel_members`` (the engine then runs serially)."""
+        """Stop the worker threads of ``parallel_members`` or ``parallel_rows``.
+
+        The engine then runs serially.
+        """
         _stop_lanes(self._lanes)
         self._lanes = []
         for slot in self._slots:
@@ -680,26 +715,32 @@ class InferenceEngine:
         torch.nan_to_num_(slot.host[:rows], nan=0.0, posinf=0.0, neginf=0.0)
 
     def _run_member(self, m: _Member, slot: _Slot, chunk: np.ndarray | torch.Tensor,
-                    rows: int) -> np.ndarray:
-        """Positions (rows,) of one member from the slot (torch) or the raw chunk (other)."""
+                    rows: int, lo: int = 0) -> np.ndarray:
+        """Positions (rows,) of one member for rows ``lo:lo + rows``.
+
+        From the slot (torch) or the raw chunk (other); ``lo > 0`` only for parts of >= 2
+        rows (``parallel_rows``).
+        """
         if m.is_torch:
             assert m.fn is not None
-            t = m.fn(slot.inputs[m.context][: self._rows(slot, rows)])
+            n = rows if lo else self._rows(slot, rows)
+            t = m.fn(slot.inputs[m.context][lo:lo + n])
             y = t.detach().float().cpu().numpy()[:rows]
         else:
             x = chunk if isinstance(chunk, np.ndarray) else chunk.numpy()
+            x = x[lo:lo + rows]
             y = np.asarray(m.model.predict_sequences(x[:, x.shape[1] - m.context:]))
         if y.shape != (rows,):
             raise ValueError(f"returned shape {y.shape}, expected ({rows},)")
         return y
 
-    def _lane_job(self, indices: list[int], slot: _Slot, chunk: Any, rows: int,
+    def _lane_job(self, indices: list[int], slot: _Slot, chunk: Any, rows: int, lo: int = 0,
                   ) -> Callable[[], list[tuple[int, Any]]]:
         def job() -> list[tuple[int, Any]]:
             res: list[tuple[int, Any]] = []
             for i in indices:
                 try:
-                    res.append((i, self._run_member(self._members[i], slot, chunk, rows)))
+                    res.append((i, self._run_member(self._members[i], slot, chunk, rows, lo)))
                 except Exception as exc:  # noqa: BLE001 - a failing member is excluded
                     res.append((i, exc))
             return res
@@ -723,6 +764,8 @@ class InferenceEngine:
                  serve: list[int]) -> list[tuple[int, Any]]:
         self._fill(slot, chunk, rows)
         self._prepare_inputs(slot, self._rows(slot, rows))
+        if self._lanes and self._row_parts > 1 and rows >= 2 * self._row_parts:
+            return self._run_row_parts(slot, chunk, rows, serve)
         if self._lanes and slot.lanes:
             lanes = [[i for i in ln if i in serve] for ln in slot.lanes]
             busy = []
@@ -752,6 +795,33 @@ class InferenceEngine:
             if torch.get_num_threads() != prev:
                 torch.set_num_threads(prev)
         return res
+
+    def _run_row_parts(self, slot: _Slot, chunk: np.ndarray, rows: int,
+                       serve: list[int]) -> list[tuple[int, Any]]:
+        """``parallel_rows``: every member on each contiguous part of the rows.
+
+        The parts run on the lanes and (part 0) the calling thread; a failure in any part
+        fails the member for the call.
+        """
+        bounds = np.linspace(0, rows, self._row_parts + 1).astype(int)
+        for lane, lo, hi in zip(self._lanes, bounds[1:-1], bounds[2:]):
+            lane.jobs.put(self._lane_job(serve, slot, chunk, int(hi - lo), int(lo)))
+        parts = [self._lane_job(serve, slot, chunk, int(bounds[1]))()]
+        error: BaseException | None = None
+        for lane in self._lanes[: self._row_parts - 1]:
+            r = lane.results.get()
+            if isinstance(r, BaseException):
+                error = r
+            else:
+                parts.append(r)
+        if error is not None:
+            raise error
+        out: list[tuple[int, Any]] = []
+        for k, i in enumerate(serve):
+            ys = [p[k][1] for p in parts]
+            bad = next((y for y in ys if isinstance(y, BaseException)), None)
+            out.append((i, bad if bad is not None else np.concatenate(ys)))
+        return out
 
     def _run_cuda(self, slot: _Slot, chunk: np.ndarray, rows: int,
                   serve: list[int]) -> list[tuple[int, Any]]:
