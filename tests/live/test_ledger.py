@@ -370,6 +370,32 @@ def test_wal_is_checkpointed_in_the_background_not_in_commits(tmp_path):
     assert not ck.is_alive()  # close() stopped it
 
 
+def test_a_writer_that_never_pauses_still_gets_its_wal_rewound(tmp_path, monkeypatch):
+    import workbench.live._ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "_WAL_LIMIT_PAGES", 200)
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}", checkpoint_interval=3600.0) as led:
+        ck = led._checkpointer
+
+        def bar(k):
+            led.commit_bar(T0 + k * STEP, new_orders=[
+                Order(f"{k}-{s}", T0 + k * STEP, s, 1.0, 10.0) for s in SYMBOLS])
+
+        def wal_frames():
+            with led._engine.connect() as conn:  # (a checkpoint of nothing new: a probe)
+                return conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
+
+        for k in range(1, 101):
+            bar(k)
+        ck.checkpoint()  # as the thread would, while the writer keeps going
+        assert ck.behind.is_set() and ck.runs == 1
+        bar(101)  # checkpoints in line, then the next commit rewinds the WAL
+        assert not ck.behind.is_set() and ck.runs == 2
+        bar(102)
+        assert wal_frames() < 50
+        assert len(led.orders(limit=None)) == 102 * len(SYMBOLS)
+
+
 def test_checkpoint_thread_runs_every_interval(tmp_path):
     led = Ledger(f"sqlite:///{tmp_path / 'l.db'}", checkpoint_interval=0.02)
     try:

@@ -36,7 +36,7 @@ from workbench.tuning._storage import _default_pg_driver, data_dir, mask_url
 
 _LOG = logging.getLogger("workbench.live.ledger")
 
-#: WAL frames (4 KiB pages; 64 MiB) past which the checkpoint thread restarts the log.
+#: WAL frames (4 KiB pages; 64 MiB) past which a commit checkpoints in line (overload).
 _WAL_LIMIT_PAGES = 16_384
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -619,6 +619,10 @@ class Ledger:
             cash, fill_seq = self._apply_fills(cur, checked_fills, cash, fill_seq)
             self._set_cursor(cur, cash=cash, cursor_ts=ts, updated=now, order_seq=order_seq,
                              fill_seq=fill_seq)
+        ck = self._checkpointer
+        if ck is not None and ck.behind.is_set():  # overload: checkpoint as SQLite would
+            ck.behind.clear()
+            ck.checkpoint()
 
     # The write path of commit_bar runs fixed SQL through the DBAPI cursor of the
     # SQLAlchemy connection (same transaction): per statement that is ~20 us instead of
@@ -909,11 +913,14 @@ class _Checkpointer(threading.Thread):
 
     ``PRAGMA wal_checkpoint(PASSIVE)`` copies what it can of the WAL into the database
     file without waiting for (or blocking) readers and writers; the pysqlite driver
-    releases the GIL while SQLite works. A writer that commits without pause (a replay
-    at full speed) can keep every passive checkpoint one step behind, so the WAL is
-    never rewound; once it holds ``_WAL_LIMIT_PAGES`` frames a ``RESTART`` checkpoint
-    (which briefly holds writers back) catches up, and ``journal_size_limit`` truncates
-    the file to that size after the rewind. Failures (e.g. another process
+    releases the GIL while SQLite works. The WAL is rewound (written again from its
+    start) by the first write transaction that begins after a complete checkpoint; a
+    writer that commits without pause (a replay at full speed) has always appended a
+    few frames since, so it never is. Once the WAL holds ``_WAL_LIMIT_PAGES`` frames
+    the thread sets ``behind`` and the ledger's next commit runs one passive checkpoint
+    itself, between its own writes, as SQLite's automatic checkpoint would (the commit
+    after it rewinds the WAL; ``journal_size_limit`` truncates the file to the limit).
+    Nothing here waits for readers or blocks writers. Failures (e.g. another process
     checkpointing) are logged at debug level and retried at the next interval.
     """
 
@@ -922,6 +929,7 @@ class _Checkpointer(threading.Thread):
         self._engine = engine
         self._interval = float(interval)
         self._stopped = threading.Event()
+        self.behind = threading.Event()
         self.runs = 0
 
     def run(self) -> None:  # noqa: D102
@@ -936,10 +944,9 @@ class _Checkpointer(threading.Thread):
                 cur = raw.cursor()
                 cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 row = cur.fetchone()  # (busy, frames in the WAL, frames checkpointed)
-                if row is not None and row[1] is not None and row[1] >= _WAL_LIMIT_PAGES:
-                    cur.execute("PRAGMA wal_checkpoint(RESTART)")
-                    cur.fetchall()
                 cur.close()
+                if row is not None and row[1] is not None and row[1] >= _WAL_LIMIT_PAGES:
+                    self.behind.set()  # the writer never paused for a rewind
             finally:
                 raw.close()
             self.runs += 1
