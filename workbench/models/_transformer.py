@@ -299,6 +299,16 @@ class MomentumTransformerNetwork(nn.Module):
         kernel of :mod:`workbench.models._attention` (~2.5x faster than SDPA for 4 heads
         of width 8 over 63 steps, equal to float32 rounding); training, CUDA and other
         dtypes keep SDPA. The setting is not part of the weights or the saved card.
+
+        Parameters
+        ----------
+        on : bool, default True
+            Use the fused kernel where it applies.
+
+        Returns
+        -------
+        MomentumTransformerNetwork
+            This network (changed in place).
         """
         for layer in self.layers:
             layer.attn.fused = bool(on)  # type: ignore[union-attr]
