@@ -808,7 +808,7 @@ class InferenceEngine:
             lane.jobs.put(self._lane_job(serve, slot, chunk, int(hi - lo), int(lo)))
         parts = [self._lane_job(serve, slot, chunk, int(bounds[1]))()]
         error: BaseException | None = None
-        for lane in self._lanes[: self._row_parts - 1]:
+        for lane in self._lanes:  # (row_parts - 1 of them)
             r = lane.results.get()
             if isinstance(r, BaseException):
                 error = r
