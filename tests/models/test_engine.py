@@ -140,6 +140,31 @@ def test_parallel_members_match_single_thread_eager(ensemble):
     np.testing.assert_allclose(eng(x), ref, atol=1e-6)  # serial after close()
 
 
+class _Abort(BaseException):
+    """Not an Exception: passes the per-member handler, as KeyboardInterrupt would."""
+
+
+@pytest.mark.parametrize("kw", [dict(parallel_members=2), dict(parallel_rows=2)])
+def test_an_aborted_lane_leaves_no_stale_result_for_the_next_call(ensemble, monkeypatch, kw):
+    eng = InferenceEngine(ensemble, device="cpu", batch_sizes=(16,), **kw)
+    try:
+        x, x2 = _x(16, seed=8), _x(16, seed=9)
+        want = eng(x2)
+        net = ensemble.members["lstm"].network_
+
+        def abort(_x):
+            raise _Abort()
+
+        monkeypatch.setattr(net, "forward_last", abort, raising=False)
+        with pytest.raises(_Abort):
+            eng(x)
+        monkeypatch.undo()
+        for _ in range(3):  # every lane's queue was drained: results belong to their call
+            np.testing.assert_array_equal(eng(x2), want)
+    finally:
+        eng.close()
+
+
 def test_parallel_rows_match_single_thread_eager_on_each_part(ensemble):
     eng = InferenceEngine(ensemble, device="cpu", parallel_rows=2, batch_sizes=(1, 16))
     try:

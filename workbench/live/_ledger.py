@@ -417,12 +417,14 @@ class Ledger:
                  initial_cash: float = 1_000_000.0, account: str = "paper",
                  durable: bool = False, checkpoint_interval: float | None = 1.0) -> None:
         cash = _finite("Ledger", "initial_cash", initial_cash)
-        if checkpoint_interval is not None and not (
-                isinstance(checkpoint_interval, numbers.Real)
-                and not isinstance(checkpoint_interval, bool)
-                and math.isfinite(checkpoint_interval) and checkpoint_interval > 0):
-            raise ValueError("Ledger: checkpoint_interval must be None or a finite number > 0 "
-                             f"(seconds), got {checkpoint_interval!r}")
+        if checkpoint_interval is not None:
+            try:
+                ok = _finite("Ledger", "checkpoint_interval", checkpoint_interval) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError("Ledger: checkpoint_interval must be None or a finite number "
+                                 f"> 0 (seconds), got {checkpoint_interval!r}")
         if cash < 0:
             raise ValueError(f"Ledger: initial_cash must be >= 0, got {initial_cash!r}")
         if not isinstance(account, str) or not account.strip():

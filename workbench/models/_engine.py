@@ -119,6 +119,19 @@ def _stop_lanes(lanes: list[_Lane]) -> None:
         lane.jobs.put(None)
 
 
+def _collect(lanes: Sequence[_Lane]) -> list[Any]:
+    """The result of each lane's pending job, in lane order.
+
+    Every lane is read before an exception a job raised is re-raised, so no result is
+    left queued for the next call.
+    """
+    results = [lane.results.get() for lane in lanes]
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results
+
+
 def _compiled_last_step(net: torch.nn.Module, options: dict[str, Any] | None = None,
                         ) -> Callable[[torch.Tensor], torch.Tensor]:
     """``torch.compile`` of a network's last-step path.
@@ -773,13 +786,7 @@ class InferenceEngine:
                 if idx:
                     lane.jobs.put(self._lane_job(idx, slot, chunk, rows))
                     busy.append(lane)
-            out: list[tuple[int, Any]] = []
-            for lane in busy:
-                r = lane.results.get()
-                if isinstance(r, BaseException):
-                    raise r
-                out += r
-            return out
+            return [item for part in _collect(busy) for item in part]
         mt = slot.member_threads
         if not mt:
             return self._lane_job(serve, slot, chunk, rows)()
@@ -806,16 +813,11 @@ class InferenceEngine:
         bounds = np.linspace(0, rows, self._row_parts + 1).astype(int)
         for lane, lo, hi in zip(self._lanes, bounds[1:-1], bounds[2:]):
             lane.jobs.put(self._lane_job(serve, slot, chunk, int(hi - lo), int(lo)))
-        parts = [self._lane_job(serve, slot, chunk, int(bounds[1]))()]
-        error: BaseException | None = None
-        for lane in self._lanes:  # (row_parts - 1 of them)
-            r = lane.results.get()
-            if isinstance(r, BaseException):
-                error = r
-            else:
-                parts.append(r)
-        if error is not None:
-            raise error
+        try:
+            parts = [self._lane_job(serve, slot, chunk, int(bounds[1]))()]
+        finally:  # read every lane even when part 0 aborts (no stale result)
+            lane_parts = _collect(self._lanes)  # (row_parts - 1 of them)
+        parts += lane_parts
         out: list[tuple[int, Any]] = []
         for k, i in enumerate(serve):
             ys = [p[k][1] for p in parts]
