@@ -16,13 +16,13 @@ def _heads(B=6, H=4, L=63, D=8, seed=0, scale=1.0):
     return tuple(scale * torch.randn(B, H, L, D, generator=g) for _ in range(3))
 
 
-def _lanes(t):  # (B, H, L, D) -> (L, D, B * H)
+def _lanes(t):  # (B, H, L, D) -> (D, L, B * H)
     B, H, L, D = t.shape
     return to_lanes(t.transpose(1, 2).reshape(B, L, H * D), H)
 
 
-def _unlanes(o, B, H):  # (Lq, D, B * H) -> (B, H, Lq, D)
-    Lq, D, _ = o.shape
+def _unlanes(o, B, H):  # (D, Lq, B * H) -> (B, H, Lq, D)
+    D, Lq, _ = o.shape
     return from_lanes(o, B, H).view(B, Lq, H, D).transpose(1, 2)
 
 
@@ -35,8 +35,8 @@ def _fused(q, k, v):
 def test_lane_layout_round_trips():
     t = torch.randn(3, 7, 12)
     lanes = to_lanes(t, 4)
-    assert lanes.shape == (7, 3, 12)
-    assert lanes[5, 1, 2 * 4 + 3] == t[2, 5, 3 * 3 + 1]  # step 5, width 1, batch 2, head 3
+    assert lanes.shape == (3, 7, 12)
+    assert lanes[1, 5, 2 * 4 + 3] == t[2, 5, 3 * 3 + 1]  # step 5, width 1, batch 2, head 3
     torch.testing.assert_close(from_lanes(lanes, 3, 4), t, rtol=0, atol=0)
 
 
@@ -96,14 +96,16 @@ def test_bad_input_is_named():
                                          "torch.float64"):
         causal_attention_lanes(q, q.double(), q, 1.0)
     with pytest.raises(ValueError, match="Lq <= L"):
-        causal_attention_lanes(torch.zeros(5, 8, 6), q, q, 1.0)
+        causal_attention_lanes(torch.zeros(4, 9, 6), q, q, 1.0)
     with pytest.raises(ValueError, match="do not line up"):
         causal_attention_lanes(q, q, torch.zeros(4, 8, 7), 1.0)
+    with pytest.raises(ValueError, match="do not line up"):
+        causal_attention_lanes(torch.zeros(3, 8, 6), q, q, 1.0)
 
 
 def test_op_registration_is_consistent():
     q, k, v = (_lanes(t) for t in _heads(B=2, H=2, L=9, D=4, seed=8))
-    torch.library.opcheck(causal_attention_lanes, (q[-3:].contiguous(), k, v, 0.5),
+    torch.library.opcheck(causal_attention_lanes, (q[:, -3:].contiguous(), k, v, 0.5),
                           test_utils=("test_schema", "test_faketensor"))
 
 

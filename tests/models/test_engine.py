@@ -465,9 +465,11 @@ def test_fused_attention_serves_copies_within_float_rounding(ensemble, compile):
                           batch_sizes=(1, 8))
     if compile and not eng.compiled_:
         pytest.skip("torch.compile is unavailable on this machine")
-    served = next(m.network for m in eng._members if m.name == "transformer")
-    assert served is not tr and all(layer.attn.fused for layer in served.layers)
-    assert not any(layer.attn.fused for layer in tr.layers)  # the user's network untouched
+    member = next(m for m in eng._members if m.name == "transformer")
+    served = member.network
+    assert served is not tr and served.fused and all(layer.attn.fused for layer in served.layers)
+    assert not tr.fused and not any(layer.attn.fused for layer in tr.layers)  # untouched
+    assert member.fn is member.eager_fn  # the fused path is served, not compiled
     for B in (1, 5, 8, 20):
         x = _x(B, seed=B)
         np.testing.assert_allclose(eng(x), ensemble.predict_sequences(x), rtol=0, atol=1e-6)

@@ -34,7 +34,7 @@ __all__ = ["causal_attention_lanes", "to_lanes", "from_lanes"]
 @functools.cache
 def _kernel() -> Any:
     """The numba kernel (imported, and compiled or loaded from numba's cache, once)."""
-    from workbench.models._attention_nb import attend
+    from workbench.models._lanes_nb import attend
 
     return attend
 
@@ -46,17 +46,17 @@ def causal_attention_lanes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
     Parameters
     ----------
-    q : torch.Tensor, shape (Lq, D, W)
+    q : torch.Tensor, shape (D, Lq, W)
         Queries of the last ``Lq`` steps; ``W`` lanes (batch x heads), head width ``D``.
-    k, v : torch.Tensor, shape (L, D, W)
+    k, v : torch.Tensor, shape (D, L, W)
         Keys and values of all ``L >= Lq`` steps.
     scale : float
         Score scale, usually ``1 / sqrt(D)``.
 
     Returns
     -------
-    torch.Tensor, shape (Lq, D, W)
-        Row ``i`` attends to steps ``0 .. L - Lq + i`` (query ``i`` sits at step
+    torch.Tensor, shape (D, Lq, W)
+        Query ``i`` attends to steps ``0 .. L - Lq + i`` (query ``i`` sits at step
         ``L - Lq + i``), with softmax weights over those steps.
 
     Raises
@@ -69,14 +69,16 @@ def causal_attention_lanes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         if t.dtype != torch.float32 or t.device.type != "cpu" or t.dim() != 3:
             raise ValueError(f"causal_attention_lanes: {name} must be a 3-D float32 CPU "
                              f"tensor, got {tuple(t.shape)} {t.dtype} on {t.device}")
-    if k.shape != v.shape or q.shape[1:] != k.shape[1:] or q.shape[0] > k.shape[0]:
+    if (k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[2] != k.shape[2]
+            or q.shape[1] > k.shape[1]):
         raise ValueError(f"causal_attention_lanes: shapes q {tuple(q.shape)}, k "
-                         f"{tuple(k.shape)}, v {tuple(v.shape)} do not line up as (Lq, D, W), "
-                         "(L, D, W), (L, D, W) with Lq <= L")
+                         f"{tuple(k.shape)}, v {tuple(v.shape)} do not line up as (D, Lq, W), "
+                         "(D, L, W), (D, L, W) with Lq <= L")
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     out = torch.empty_like(q)
     if out.numel():
-        _kernel()(q.numpy(), k.numpy(), v.numpy(), out.numpy(), np.float32(scale))
+        _kernel()(q.numpy()[None], k.numpy()[None], v.numpy()[None], out.numpy()[None],
+                  np.float32(scale))
     return out
 
 
@@ -86,13 +88,13 @@ def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.
 
 
 def to_lanes(t: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """``(B, L, H * D)`` -> lane-major ``(L, D, B * H)`` (lane ``b * H + h``)."""
+    """``(B, L, H * D)`` -> lane-major ``(D, L, B * H)`` (lane ``b * H + h``)."""
     B, L, d = t.shape
-    return t.view(B, L, n_heads, d // n_heads).permute(1, 3, 0, 2).reshape(
-        L, d // n_heads, B * n_heads)
+    return t.view(B, L, n_heads, d // n_heads).permute(3, 1, 0, 2).reshape(
+        d // n_heads, L, B * n_heads)
 
 
 def from_lanes(o: torch.Tensor, batch: int, n_heads: int) -> torch.Tensor:
-    """Lane-major ``(L, D, B * H)`` -> ``(B, L, H * D)``; the inverse of :func:`to_lanes`."""
-    L, D, _ = o.shape
-    return o.view(L, D, batch, n_heads).permute(2, 0, 3, 1).reshape(batch, L, n_heads * D)
+    """Lane-major ``(D, L, B * H)`` -> ``(B, L, H * D)``; the inverse of :func:`to_lanes`."""
+    D, L, _ = o.shape
+    return o.view(D, L, batch, n_heads).permute(2, 1, 3, 0).reshape(batch, L, n_heads * D)

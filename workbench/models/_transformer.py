@@ -11,6 +11,7 @@ multi-head self-attention, with a tanh position head per step.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -160,6 +161,7 @@ class _CausalSelfAttention(nn.Module):
         self.kv = nn.Linear(d_model, 2 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.fused = False
+        self._fused_plan = None
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         B, L, d = t.shape
@@ -245,6 +247,7 @@ class MomentumTransformerNetwork(nn.Module):
     """
 
     pe: torch.Tensor
+    _fused_plan: Any  # workbench.models._fused._Plan once built
 
     def __init__(self, n_features: int, d_model: int, n_heads: int, n_layers: int,
                  dropout: float):
@@ -257,6 +260,7 @@ class MomentumTransformerNetwork(nn.Module):
         self.out_norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, 1)
         self.register_buffer("pe", sinusoidal_encoding(512, d_model), persistent=False)
+        self.fused = False
 
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """VSN output plus positional encoding ``(B, L, d)`` and VSN weights ``(B, L, F)``."""
@@ -283,8 +287,17 @@ class MomentumTransformerNetwork(nn.Module):
 
         Every layer but the last runs over all steps (their outputs are the last layer's
         keys and values); the last layer computes one query, attending to all steps, and
-        its feed-forward and head for that step alone.
+        its feed-forward and head for that step alone. With :meth:`set_fused_attention`
+        on, eval-mode inference (autograd off, not being traced by ``torch.compile``) on a
+        non-empty float32 CPU batch runs the fused lane-major path of
+        :mod:`workbench.models._fused` instead (equal to float32 rounding).
         """
+        if (self.fused and not self.training and x.device.type == "cpu"
+                and x.dtype == torch.float32 and x.numel() and not torch.is_grad_enabled()
+                and not torch.compiler.is_compiling()):
+            from workbench.models._fused import fused_forward_last
+
+            return fused_forward_last(self, x)
         skip, _ = self._embed(x)
         h = skip
         for layer in self.layers[:-1]:
@@ -297,8 +310,12 @@ class MomentumTransformerNetwork(nn.Module):
 
         With ``on``, inference (autograd off) on float32 CPU tensors runs the lane-major
         kernel of :mod:`workbench.models._attention` (~2.5x faster than SDPA for 4 heads
-        of width 8 over 63 steps, equal to float32 rounding); training, CUDA and other
-        dtypes keep SDPA. The setting is not part of the weights or the saved card.
+        of width 8 over 63 steps, equal to float32 rounding), and eval-mode
+        :meth:`forward_last` runs the whole last-step path fused
+        (:func:`workbench.models._fused.fused_forward_last`: lane-major activations, one
+        ``torch.mm`` per composed linear map and numba kernels for the rest, ~3x faster
+        than the module path at batch 64); training, CUDA and other dtypes keep the module
+        path and SDPA. The setting is not part of the weights or the saved card.
 
         Parameters
         ----------
@@ -310,6 +327,8 @@ class MomentumTransformerNetwork(nn.Module):
         MomentumTransformerNetwork
             This network (changed in place).
         """
+        self.fused = bool(on)
+        self._fused_plan = None  # built on first use, from the weights then
         for layer in self.layers:
             layer.attn.fused = bool(on)  # type: ignore[union-attr]
         return self
