@@ -19,13 +19,14 @@ change of machine load hits all of them alike (the machine is a shared 2-core VM
   member and batch size, tuned at construction).
 - ``engine_compiled_auto``: ``compile=True, threads="auto"`` (when torch.compile works).
 - ``engine_fused_auto`` and ``engine_compiled_fused_auto``: the same with
-  ``fused_attention=True`` (the transformer's attention on the fused CPU kernel, equal to
-  float32 rounding).
+  ``fused_attention=True`` (the transformer served on its fused lane-major last-step
+  path, :mod:`workbench.models._fused`, equal to float32 rounding; not compiled).
 - ``engine_compiled_fused_rows2``: ``compile=True, fused_attention=True,
   parallel_rows=2`` (each half of the rows on its own thread, compiled graphs with C++
   wrappers that release the GIL).
 - full run only: ``engine_1thread`` (``threads=1``), ``engine_lanes``
-  (``parallel_members=2``), ``engine_fused_rows2`` (``fused_attention=True,
+  (``parallel_members=2``), ``engine_fused_lanes`` (``fused_attention=True,
+  parallel_members=2``), ``engine_fused_rows2`` (``fused_attention=True,
   parallel_rows=2``), ``engine_compiled`` (``compile=True``) and
   ``engine_compiled_fused`` (``compile=True, fused_attention=True``).
 
@@ -143,8 +144,8 @@ def pct(t: np.ndarray) -> dict[str, float]:
 def member_breakdown(ens, B: int, n: int) -> dict[str, dict[str, float]]:
     """p50 ms of each member at batch B: full forward and last-step path, 1 and 2 threads.
 
-    Members with a fused attention option (the transformer) also report the last-step
-    path with it (``last_fused``).
+    Members with a fused path (the transformer) also report the last-step path with it
+    (``last_fused``).
     """
     import copy
 
@@ -187,6 +188,8 @@ def bench_cpu(n_calls: int, batches: tuple[int, ...], try_compile: bool,
     if not quick:
         configs.update({"engine_1thread": {"threads": 1},
                         "engine_lanes": {"parallel_members": 2},
+                        "engine_fused_lanes": {"fused_attention": True,
+                                               "parallel_members": 2},
                         "engine_fused_rows2": {"fused_attention": True, "parallel_rows": 2}})
     if try_compile:
         configs["engine_compiled_auto"] = {"compile": True, "threads": "auto"}

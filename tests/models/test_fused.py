@@ -23,7 +23,8 @@ def _x(B, L, F, seed=1):
 
 
 @pytest.mark.parametrize(("F", "d", "H", "layers", "B", "L"), [
-    (10, 32, 4, 2, 64, 63),  # the served configuration
+    (10, 32, 4, 2, 64, 63),  # the served configuration (two chunks of 32 rows)
+    (10, 32, 4, 2, 100, 63),  # chunks of 32, 32, 32 and 4 rows
     (10, 32, 4, 2, 1, 63),
     (5, 8, 2, 1, 3, 1),  # one layer (it is the last), one step
     (3, 16, 4, 3, 5, 20),  # three layers

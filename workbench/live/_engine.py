@@ -170,8 +170,8 @@ class LiveEngine:
         Intra-op torch threads of inference (one is fastest for a few dozen symbols and
         does not stall when another process holds a core). An ensemble (not an
         :class:`InferenceEngine`) is served by an engine with ``fused_attention=True``:
-        the Momentum Transformer's attention runs the fused CPU kernel (equal to its
-        SDPA attention to float32 rounding).
+        the Momentum Transformer's last step runs its fused lane-major CPU path (equal
+        to its module path to float32 rounding).
 
     Raises
     ------
