@@ -129,6 +129,7 @@ def test_parallel_members_match_single_thread_eager(ensemble):
         lanes = eng.lane_assignment_[16]
         assert sorted(n for lane in lanes for n in lane) == sorted(WEIGHTS)
         assert len(lanes) == 2
+        assert len(eng._lanes) == 1  # the calling thread serves the first group
         x = _x(16, seed=2)
         before = torch.get_num_threads()
         out = eng(x)
@@ -144,13 +145,20 @@ class _Abort(BaseException):
     """Not an Exception: passes the per-member handler, as KeyboardInterrupt would."""
 
 
-@pytest.mark.parametrize("kw", [dict(parallel_members=2), dict(parallel_rows=2)])
-def test_an_aborted_lane_leaves_no_stale_result_for_the_next_call(ensemble, monkeypatch, kw):
+@pytest.mark.parametrize(("kw", "group"), [(dict(parallel_members=2), 0),
+                                           (dict(parallel_members=2), 1),
+                                           (dict(parallel_rows=2), None)])
+def test_an_aborted_lane_leaves_no_stale_result_for_the_next_call(ensemble, monkeypatch, kw,
+                                                                   group):
     eng = InferenceEngine(ensemble, device="cpu", batch_sizes=(16,), **kw)
     try:
         x, x2 = _x(16, seed=8), _x(16, seed=9)
         want = eng(x2)
-        net = ensemble.members["lstm"].network_
+        name = "lstm"  # parallel_members: a torch member of the calling thread's group (0)
+        if group is not None:  # or of the worker's (1)
+            name = next(n for n in eng.lane_assignment_[16][group]
+                        if getattr(ensemble.members[n], "network_", None) is not None)
+        net = next(m.network for m in eng._members if m.name == name)
 
         def abort(_x):
             raise _Abort()

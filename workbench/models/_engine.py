@@ -174,11 +174,12 @@ class InferenceEngine:
       least 25% faster): small recurrent steps (oneDNN LSTM) lose to thread
       synchronisation and stall when another process holds a core, wide position-wise
       blocks (the transformer's variable selection at batch 64) gain.
-    - CPU, ``parallel_members=k > 1``: the members run concurrently on ``k`` worker
-      threads with one intra-op torch thread each (torch ops release the GIL), assigned
-      to the threads by longest-processing-time from warm-up timings per batch size.
-      Bit-for-bit equal to eager with ``torch.set_num_threads(1)``. Helps only when no
-      member dominates the cost.
+    - CPU, ``parallel_members=k > 1``: the members run concurrently on ``k`` threads,
+      the calling thread and ``k - 1`` worker threads, with one intra-op torch thread
+      each (torch ops release the GIL), assigned to the threads by
+      longest-processing-time from warm-up timings per batch size (the calling thread
+      takes the first, costliest group). Bit-for-bit equal to eager with
+      ``torch.set_num_threads(1)``. Helps only when no member dominates the cost.
     - CPU, ``parallel_rows=k > 1``: the rows of a call are cut into ``k`` contiguous
       parts (when each gets at least 2 rows; else the call runs serially) and every
       member serves each part, part 0 in the calling thread and the others on ``k - 1``
@@ -527,7 +528,7 @@ class InferenceEngine:
         k = min(int(self.parallel_members), len(self._members))
         if k < 2:
             return
-        self._start_lanes(k)
+        self._start_lanes(k - 1)  # (the calling thread serves the first group)
         for slot in self._slots:  # longest processing time first, from warm-up timings
             x = self._probe(slot.size)
             cost = {}
@@ -783,13 +784,17 @@ class InferenceEngine:
         if self._lanes and self._row_parts > 1 and rows >= 2 * self._row_parts:
             return self._run_row_parts(slot, chunk, rows, serve)
         if self._lanes and slot.lanes:
-            lanes = [[i for i in ln if i in serve] for ln in slot.lanes]
+            groups = [[i for i in ln if i in serve] for ln in slot.lanes]
             busy = []
-            for lane, idx in zip(self._lanes, lanes):
+            for lane, idx in zip(self._lanes, groups[1:]):
                 if idx:
                     lane.jobs.put(self._lane_job(idx, slot, chunk, rows))
                     busy.append(lane)
-            return [item for part in _collect(busy) for item in part]
+            try:
+                res = self._lane_job(groups[0], slot, chunk, rows)()
+            finally:  # read every lane even when the calling thread's group aborts
+                parts = _collect(busy)
+            return res + [item for part in parts for item in part]
         mt = slot.member_threads
         if not mt:
             return self._lane_job(serve, slot, chunk, rows)()
