@@ -34,8 +34,9 @@ Results:
 - ``cpu_ensemble_b64_p99_ms``: p99 of one call at batch 64 of the engine configuration
   with the lowest p99 there (goal <= 5; the configuration is named in the detail, with
   each member's p50 at batch 64).
-- ``cpu_engine_vs_eager_b64``: p50 of ``plain_eager`` over p50 of that configuration at
-  batch 64 (goal >= 3).
+- ``cpu_engine_vs_eager_b64``: p50 of ``plain_eager`` over the lowest p50 among the
+  engine configurations at batch 64 (goal >= 3; that configuration is named in the
+  detail, with the ratio of the lowest-p99 configuration beside it).
 - ``cpu_latency_b<B>_<config>_ms`` rows (p50, detail p99) for B in 1, 64, 512.
 - ``train_sequences_per_s_cpu``: training sequences per second of the DeepMomentumLSTM
   trainer (hidden 40, windows of 63 + 63 burn-in, batch 64, one epoch) on a synthetic
@@ -237,6 +238,7 @@ def bench_cpu(n_calls: int, batches: tuple[int, ...], try_compile: bool,
                                      for k, v in lat[B].items()) + " ms (p50/p99)")
     b = 64 if 64 in lat else batches[-1]
     best = min(engines, key=lambda k: lat[b][k]["p99_ms"])
+    fastest = min(engines, key=lambda k: lat[b][k]["p50_ms"])
     detail = dict(configuration=best, configurations={k: configs[k] for k in engines},
                   build_s=build_s, batch=b, L=L, F=F, torch_threads=torch.get_num_threads(),
                   threads_per_member={k: e.thread_choice_ for k, e in engines.items()
@@ -245,14 +247,16 @@ def bench_cpu(n_calls: int, batches: tuple[int, ...], try_compile: bool,
                   members="DeepMomentumLSTM(40) MomentumTransformer(32, 2 layers) CNN MLP")
     rows.insert(0, result("cpu_ensemble_b64_p99_ms", lat[b][best]["p99_ms"], "ms", 5.0, False,
                           p50_ms=lat[b][best]["p50_ms"], **detail))
+    eager_p50 = lat[b]["plain_eager"]["p50_ms"]
     rows.insert(1, result(
-        "cpu_engine_vs_eager_b64", lat[b]["plain_eager"]["p50_ms"] / lat[b][best]["p50_ms"],
-        "ratio", 3.0, True, eager_p50_ms=lat[b]["plain_eager"]["p50_ms"],
-        engine_p50_ms=lat[b][best]["p50_ms"],
+        "cpu_engine_vs_eager_b64", eager_p50 / lat[b][fastest]["p50_ms"],
+        "ratio", 3.0, True, eager_p50_ms=eager_p50, engine_p50_ms=lat[b][fastest]["p50_ms"],
+        engine_p99_ms=lat[b][fastest]["p99_ms"],
         vs_plain_eager_1thread=lat[b]["plain_eager_1thread"]["p50_ms"]
-        / lat[b][best]["p50_ms"],
-        default_engine_vs_eager=lat[b]["plain_eager"]["p50_ms"] / lat[b]["engine"]["p50_ms"],
-        **detail))
+        / lat[b][fastest]["p50_ms"],
+        default_engine_vs_eager=eager_p50 / lat[b]["engine"]["p50_ms"],
+        lowest_p99_configuration_vs_eager=eager_p50 / lat[b][best]["p50_ms"],
+        **{**detail, "configuration": fastest}))
     for eng in engines.values():
         eng.close()
     return rows
