@@ -177,6 +177,8 @@ def test_parallel_rows_match_single_thread_eager_on_each_part(ensemble):
     eng = InferenceEngine(ensemble, device="cpu", parallel_rows=2, batch_sizes=(1, 16))
     try:
         assert len(eng._lanes) == 1  # the calling thread runs part 0
+        even, odd = eng.lane_assignment_[16]  # member orders: costliest / cheapest first
+        assert sorted(even) == sorted(WEIGHTS) and odd == even[::-1]
         before = torch.get_num_threads()
         x = _x(16, seed=4)
         out = eng(x)

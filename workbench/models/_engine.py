@@ -85,6 +85,8 @@ class _Slot:
     out: torch.Tensor  # (M_torch, size) float32 on the device
     out_host: torch.Tensor  # (M_torch, size) float32 host (pinned on CUDA)
     lanes: list[list[int]] = field(default_factory=list)  # CPU: member indices per lane
+    # CPU parallel_rows: the member orders of even and odd parts (costliest, cheapest first)
+    row_orders: list[list[int]] = field(default_factory=list)
     member_threads: dict[int, int] = field(default_factory=dict)  # CPU "auto": per member
     graph: Any = None  # torch.cuda.CUDAGraph
     graph_members: tuple[int, ...] = ()  # member indices captured in ``graph``
@@ -185,9 +187,11 @@ class InferenceEngine:
       member serves each part, part 0 in the calling thread and the others on ``k - 1``
       worker threads, one intra-op torch thread each. The work divides evenly whatever
       the members' costs; GIL-holding Python between torch ops is what it does not
-      parallelise, so it pays with ``compile=True``, which then builds C++ wrappers
-      (``cpp_wrapper``: the compiled graphs run without the GIL). Bit-for-bit equal to
-      eager with one thread on the same parts.
+      parallelise, so even parts take the members costliest first and odd parts
+      cheapest first (from warm-up timings), and the threads are seldom in the same
+      member at once; with ``compile=True`` the graphs get C++ wrappers
+      (``cpp_wrapper``: they run without the GIL). Bit-for-bit equal to eager with one
+      thread on the same parts.
     - CPU, ``compile=True``: each torch member's last-step function goes through
       ``torch.compile`` (inductor; dynamic batch dimension, single-row batches served on
       two rows), compiled at construction for every batch size (tens of seconds for a
@@ -274,8 +278,10 @@ class InferenceEngine:
         The last call's per-member positions (float64; NaN for a member that did not
         serve the call), for plots.
     lane_assignment_ : dict of int to list of list of str
-        CPU with ``parallel_members > 1``: member names per worker thread, per batch
-        size.
+        Per batch size, CPU with ``parallel_members > 1``: member names per thread (the
+        calling thread's first); with ``parallel_rows > 1``: the member order of the even
+        parts (the calling thread's; costliest first) and of the odd parts (cheapest
+        first).
     thread_choice_ : dict of int to dict of str to int
         CPU with ``threads="auto"``: intra-op threads per torch member, per batch size.
 
@@ -374,7 +380,7 @@ class InferenceEngine:
             elif use_lanes:
                 self._setup_lanes()
             elif self._row_parts > 1:
-                self._start_lanes(self._row_parts - 1)  # the caller's thread runs part 0
+                self._setup_row_parts()
             elif threads == "auto":
                 self._tune_threads()
 
@@ -530,17 +536,7 @@ class InferenceEngine:
             return
         self._start_lanes(k - 1)  # (the calling thread serves the first group)
         for slot in self._slots:  # longest processing time first, from warm-up timings
-            x = self._probe(slot.size)
-            cost = {}
-            lane = self._lanes[0]
-            for m in self._members:
-                t = math.inf
-                for _ in range(_WARMUP):
-                    t0 = time.perf_counter()
-                    lane.jobs.put(self._lane_job([m.index], slot, x, slot.size))
-                    lane.results.get()
-                    t = min(t, time.perf_counter() - t0)
-                cost[m.index] = t
+            cost = self._member_costs(slot, slot.size)
             lanes: list[list[int]] = [[] for _ in range(k)]
             load = [0.0] * k
             for i in sorted(cost, key=lambda j: -cost[j]):
@@ -550,6 +546,38 @@ class InferenceEngine:
             slot.lanes = [ln for ln in lanes if ln]
             self.lane_assignment_[slot.size] = [[self._members[i].name for i in ln]
                                                 for ln in slot.lanes]
+
+    def _member_costs(self, slot: _Slot, rows: int) -> dict[int, float]:
+        """Seconds of each member on ``rows`` probe rows, on a lane (best of the warm-ups)."""
+        x = self._probe(slot.size)
+        cost = {}
+        lane = self._lanes[0]
+        for m in self._members:
+            t = math.inf
+            for _ in range(_WARMUP):
+                t0 = time.perf_counter()
+                lane.jobs.put(self._lane_job([m.index], slot, x, rows))
+                lane.results.get()
+                t = min(t, time.perf_counter() - t0)
+            cost[m.index] = t
+        return cost
+
+    def _setup_row_parts(self) -> None:
+        """Start the lanes; per slot, the member order of the parts, from warm-up timings.
+
+        Even parts take the members costliest first, odd parts cheapest first, so two
+        threads are seldom in the same member at once (a member with much Python between
+        its torch calls, like the fused transformer path, would have them queue for the
+        GIL).
+        """
+        self._start_lanes(self._row_parts - 1)  # the caller's thread runs part 0
+        for slot in self._slots:
+            rows = max(1, slot.size // self._row_parts)
+            cost = self._member_costs(slot, rows)
+            desc = sorted(cost, key=lambda j: -cost[j])
+            slot.row_orders = [desc, desc[::-1]]
+            self.lane_assignment_[slot.size] = [[self._members[i].name for i in order]
+                                                for order in slot.row_orders]
 
     def _tune_threads(self) -> None:
         """Pick each torch member's intra-op thread count per batch size (``"auto"``).
@@ -791,10 +819,10 @@ class InferenceEngine:
                     lane.jobs.put(self._lane_job(idx, slot, chunk, rows))
                     busy.append(lane)
             try:
-                res = self._lane_job(groups[0], slot, chunk, rows)()
+                own = self._lane_job(groups[0], slot, chunk, rows)()
             finally:  # read every lane even when the calling thread's group aborts
                 parts = _collect(busy)
-            return res + [item for part in parts for item in part]
+            return own + [item for part in parts for item in part]
         mt = slot.member_threads
         if not mt:
             return self._lane_job(serve, slot, chunk, rows)()
@@ -819,16 +847,19 @@ class InferenceEngine:
         fails the member for the call.
         """
         bounds = np.linspace(0, rows, self._row_parts + 1).astype(int)
-        for lane, lo, hi in zip(self._lanes, bounds[1:-1], bounds[2:]):
-            lane.jobs.put(self._lane_job(serve, slot, chunk, int(hi - lo), int(lo)))
+        # even parts costliest member first, odd parts cheapest first (_setup_row_parts)
+        orders = [[i for i in slot.row_orders[p % 2] if i in serve] if slot.row_orders
+                  else serve for p in range(self._row_parts)]
+        for lane, order, lo, hi in zip(self._lanes, orders[1:], bounds[1:-1], bounds[2:]):
+            lane.jobs.put(self._lane_job(order, slot, chunk, int(hi - lo), int(lo)))
         try:
-            parts = [self._lane_job(serve, slot, chunk, int(bounds[1]))()]
+            parts = [self._lane_job(orders[0], slot, chunk, int(bounds[1]))()]
         finally:  # read every lane even when part 0 aborts (no stale result)
             lane_parts = _collect(self._lanes)  # (row_parts - 1 of them)
-        parts += lane_parts
+        by_member = [dict(p) for p in parts + lane_parts]
         out: list[tuple[int, Any]] = []
-        for k, i in enumerate(serve):
-            ys = [p[k][1] for p in parts]
+        for i in serve:
+            ys = [p[i] for p in by_member]
             bad = next((y for y in ys if isinstance(y, BaseException)), None)
             out.append((i, bad if bad is not None else np.concatenate(ys)))
         return out
