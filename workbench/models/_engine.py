@@ -252,8 +252,8 @@ class InferenceEngine:
         CPU only: serve copies of the members that support it (the Momentum
         Transformer, :meth:`MomentumTransformerNetwork.set_fused_attention`) on their
         fused lane-major path: the whole last step as composed matrix products and numba
-        kernels (:mod:`workbench.models._fused`, ~2.8x faster than the module path at
-        batch 64 on one core), with the fused attention kernel instead of ATen's SDPA.
+        kernels (:mod:`workbench.models._fused`, ~2.3-2.8x faster than the module path
+        at batch 64 on one core), with the fused attention kernel instead of ATen's SDPA.
         Equal to the members' own outputs to float32 rounding (~1e-7), not bit for bit.
         With ``compile``, such members are served on the fused path and not compiled
         (it beats the compiled module path; everything else is compiled).

@@ -161,7 +161,6 @@ class _CausalSelfAttention(nn.Module):
         self.kv = nn.Linear(d_model, 2 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.fused = False
-        self._fused_plan = None
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         B, L, d = t.shape
@@ -261,6 +260,7 @@ class MomentumTransformerNetwork(nn.Module):
         self.head = nn.Linear(d_model, 1)
         self.register_buffer("pe", sinusoidal_encoding(512, d_model), persistent=False)
         self.fused = False
+        self._fused_plan = None
 
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """VSN output plus positional encoding ``(B, L, d)`` and VSN weights ``(B, L, F)``."""
@@ -313,9 +313,10 @@ class MomentumTransformerNetwork(nn.Module):
         of width 8 over 63 steps, equal to float32 rounding), and eval-mode
         :meth:`forward_last` runs the whole last-step path fused
         (:func:`workbench.models._fused.fused_forward_last`: lane-major activations, one
-        ``torch.mm`` per composed linear map and numba kernels for the rest, ~3x faster
-        than the module path at batch 64); training, CUDA and other dtypes keep the module
-        path and SDPA. The setting is not part of the weights or the saved card.
+        ``torch.mm`` per composed linear map and numba kernels for the rest, ~2.3-2.8x
+        faster than the module path at batch 64 on one core); training, CUDA and other
+        dtypes keep the module path and SDPA. The setting is not part of the weights or
+        the saved card.
 
         Parameters
         ----------
