@@ -139,3 +139,17 @@ def test_bad_input_is_named():
     net.set_fused_attention(True)
     with torch.inference_mode():  # the network itself serves empty batches on its module path
         assert net.forward_last(torch.zeros(0, 5, 4)).shape == (0,)
+
+
+def test_exp32_is_accurate_and_clamps():
+    import numpy as np
+
+    from workbench.models._lanes_nb import EXP_CEIL, EXP_FLOOR, exp32
+
+    xs = np.linspace(-87.0, 88.0, 4001, dtype=np.float32)
+    got = np.array([exp32(x) for x in xs], dtype=np.float64)
+    want = np.exp(xs.astype(np.float64))
+    assert np.max(np.abs(got / want - 1.0)) < 3e-7  # ~2 ulp of float32
+    assert exp32(np.float32(-200.0)) == np.float32(np.exp(np.float64(EXP_FLOOR)))
+    assert exp32(np.float32(200.0)) == np.float32(np.exp(np.float64(EXP_CEIL)))
+    assert np.isnan(exp32(np.float32("nan")))
