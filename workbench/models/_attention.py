@@ -32,11 +32,14 @@ __all__ = ["causal_attention_lanes", "to_lanes", "from_lanes"]
 
 
 @functools.cache
-def _kernel() -> Any:
-    """The numba kernel (imported, and compiled or loaded from numba's cache, once)."""
-    from workbench.models._lanes_nb import attend
+def lanes_kernels() -> Any:
+    """The numba kernels module :mod:`workbench.models._lanes_nb`, imported on first use.
 
-    return attend
+    Its kernels are compiled or loaded from numba's cache then (numba is heavy).
+    """
+    from workbench.models import _lanes_nb
+
+    return _lanes_nb
 
 
 @torch.library.custom_op("workbench::causal_attention_lanes", mutates_args=())
@@ -77,7 +80,7 @@ def causal_attention_lanes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     out = torch.empty_like(q)
     if out.numel():
-        _kernel()(q.numpy()[None], k.numpy()[None], v.numpy()[None], out.numpy()[None],
+        lanes_kernels().attend(q.numpy()[None], k.numpy()[None], v.numpy()[None], out.numpy()[None],
                   np.float32(scale))
     return out
 

@@ -813,16 +813,9 @@ class InferenceEngine:
             return self._run_row_parts(slot, chunk, rows, serve)
         if self._lanes and slot.lanes:
             groups = [[i for i in ln if i in serve] for ln in slot.lanes]
-            busy = []
-            for lane, idx in zip(self._lanes, groups[1:]):
-                if idx:
-                    lane.jobs.put(self._lane_job(idx, slot, chunk, rows))
-                    busy.append(lane)
-            try:
-                own = self._lane_job(groups[0], slot, chunk, rows)()
-            finally:  # read every lane even when the calling thread's group aborts
-                parts = _collect(busy)
-            return own + [item for part in parts for item in part]
+            parts = self._fan_out([self._lane_job(g, slot, chunk, rows) if g else None
+                                   for g in groups])
+            return [item for part in parts for item in part]
         mt = slot.member_threads
         if not mt:
             return self._lane_job(serve, slot, chunk, rows)()
@@ -839,6 +832,25 @@ class InferenceEngine:
                 torch.set_num_threads(prev)
         return res
 
+    def _fan_out(self, jobs: Sequence[Callable[[], list[tuple[int, Any]]] | None],
+                 ) -> list[list[tuple[int, Any]]]:
+        """Run ``jobs[0]`` in the calling thread and ``jobs[k]`` on lane ``k - 1``.
+
+        A None job is skipped (its result is empty). Every lane given a job is read
+        before an exception (a job's, or the calling thread's abort) is re-raised, so no
+        result is left queued for the next call.
+        """
+        busy = []
+        for lane, job in zip(self._lanes, jobs[1:]):
+            if job is not None:
+                lane.jobs.put(job)
+                busy.append(lane)
+        try:
+            own = jobs[0]() if jobs[0] is not None else []
+        finally:
+            rest = iter(_collect(busy))
+        return [own] + [next(rest) if job is not None else [] for job in jobs[1:]]
+
     def _run_row_parts(self, slot: _Slot, chunk: np.ndarray, rows: int,
                        serve: list[int]) -> list[tuple[int, Any]]:
         """``parallel_rows``: every member on each contiguous part of the rows.
@@ -848,15 +860,10 @@ class InferenceEngine:
         """
         bounds = np.linspace(0, rows, self._row_parts + 1).astype(int)
         # even parts costliest member first, odd parts cheapest first (_setup_row_parts)
-        orders = [[i for i in slot.row_orders[p % 2] if i in serve] if slot.row_orders
-                  else serve for p in range(self._row_parts)]
-        for lane, order, lo, hi in zip(self._lanes, orders[1:], bounds[1:-1], bounds[2:]):
-            lane.jobs.put(self._lane_job(order, slot, chunk, int(hi - lo), int(lo)))
-        try:
-            parts = [self._lane_job(orders[0], slot, chunk, int(bounds[1]))()]
-        finally:  # read every lane even when part 0 aborts (no stale result)
-            lane_parts = _collect(self._lanes)  # (row_parts - 1 of them)
-        by_member = [dict(p) for p in parts + lane_parts]
+        jobs = [self._lane_job([i for i in slot.row_orders[p % 2] if i in serve], slot, chunk,
+                               int(hi - lo), int(lo))
+                for p, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
+        by_member = [dict(part) for part in self._fan_out(jobs)]
         out: list[tuple[int, Any]] = []
         for i in serve:
             ys = [p[i] for p in by_member]

@@ -28,7 +28,6 @@ Inference only: CPU float32, autograd off, eval mode; the network decides when t
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from workbench.models._transformer import sinusoidal_encoding
+from workbench.models._attention import lanes_kernels as _nb
 
 if TYPE_CHECKING:
     from workbench.models._transformer import MomentumTransformerNetwork
@@ -47,13 +46,6 @@ __all__ = ["fused_forward_last"]
 #: arrays of a pass within a 2 MiB L2 cache; one pass over 64 x 63 tokens was ~30% slower
 #: than two passes over 32 x 63 on the benchmark VM.
 _CHUNK_TOKENS = 2048
-
-
-@functools.cache
-def _nb() -> Any:
-    from workbench.models import _lanes_nb
-
-    return _lanes_nb
 
 
 def _f32(t: torch.Tensor) -> torch.Tensor:
@@ -176,7 +168,6 @@ class _Plan:
     key: tuple
     selector: _GRN  # F -> F, linear skip
     post: _GRN  # u = [v * x; v] (2F) -> d: the embeddings composed in
-    pe_t: torch.Tensor  # (d, P) positional encoding, transposed
     layers: tuple[_Layer, ...]
     w_out_gate: torch.Tensor  # (2d, d)
     b_out_gate: np.ndarray
@@ -199,7 +190,7 @@ def _build(net: MomentumTransformerNetwork) -> _Plan:
         w_sel = torch.cat([vsn.embed_w.double().T, vsn.embed_b.double().T], dim=1)
         d = net.d_model
         return _Plan(params, _key(params), _GRN.of(vsn.selector), _GRN.of(vsn.post, pre=w_sel),
-                     _f32(net.pe.T), tuple(_Layer.of(layer) for layer in net.layers),
+                     tuple(_Layer.of(layer) for layer in net.layers),
                      _f32(net.out_gate.linear.weight), _vec(net.out_gate.linear.bias),
                      np.zeros(d, np.float32), _Norm.of(net.out_norm), _f32(net.head.weight),
                      _f32(net.head.bias[:, None]))
@@ -263,8 +254,7 @@ def _forward(net: MomentumTransformerNetwork, plan: _Plan, x: torch.Tensor) -> t
     u = torch.empty((2 * F, L * B))
     _nb().select_variables(z.numpy(), xl.numpy(), u.numpy())
     h0 = plan.post(u)  # (d, T)
-    pe = plan.pe_t if L <= plan.pe_t.shape[1] else _f32(sinusoidal_encoding(L, net.d_model).T)
-    h0.view(-1, L, B).add_(pe[:, :L, None])
+    h0.view(-1, L, B).add_(net._positions(L).T[:, :, None])
     h = h0
     for i, layer in enumerate(plan.layers):
         h = layer(h, L, B, last_only=i == len(plan.layers) - 1)

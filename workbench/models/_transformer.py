@@ -262,14 +262,21 @@ class MomentumTransformerNetwork(nn.Module):
         self.fused = False
         self._fused_plan = None
 
+    def _positions(self, length: int) -> torch.Tensor:
+        """Positional encoding of ``length`` steps, ``(length, d)``.
+
+        A view of the stored 512-step table; longer sequences compute theirs (no state
+        change).
+        """
+        pe = self.pe
+        if length > pe.shape[0]:
+            pe = sinusoidal_encoding(length, self.d_model).to(device=pe.device, dtype=pe.dtype)
+        return pe[:length]
+
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """VSN output plus positional encoding ``(B, L, d)`` and VSN weights ``(B, L, F)``."""
         h, w = self.vsn(x)
-        L = x.shape[1]
-        pe = self.pe  # a table of 512 steps; longer sequences compute theirs (no state change)
-        if L > pe.shape[0]:
-            pe = sinusoidal_encoding(L, self.d_model).to(device=x.device, dtype=pe.dtype)
-        return h + pe[:L], w
+        return h + self._positions(x.shape[1]), w
 
     def _head(self, h: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         h = self.out_norm(skip + self.out_gate(h))
