@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5006
 
-.PHONY: setup report report-quick test test-fast lab app viewer explorer dashboard bench bench-quick bench-inference bench-tuning lint clean-venv
+.PHONY: setup report report-quick test test-fast lab app viewer explorer dashboard bench bench-quick bench-inference bench-live bench-tuning lint clean-venv
 
 $(STAMP): pyproject.toml tools/system-deps.sh
 	bash tools/system-deps.sh
@@ -52,6 +52,9 @@ bench-quick: setup
 
 bench-inference: setup  ## ensemble inference benchmark -> benchmarks/results/inference.json
 	$(BIN)/python benchmarks/bench_inference.py $(BENCH_ARGS)
+
+bench-live: setup  ## live engine latency, throughput, browser and soak -> benchmarks/results/live.json
+	$(BIN)/python benchmarks/bench_live.py --browser $(BENCH_ARGS)
 
 bench-tuning: setup  ## worker scaling and storage overhead -> benchmarks/results/tuning.json
 	$(BIN)/python benchmarks/bench_tuning.py $(BENCH_ARGS)

@@ -6,8 +6,9 @@ feature catalogue streamed by ``FeatureStream`` (less the O(N^2) mean pairwise
 correlation) plus the model inputs, the demo ensemble (4 members,
 :func:`workbench.live.demo_ensemble`) served by ``InferenceEngine`` (one thread) on the
 last ``CONTEXT = 64`` steps per symbol (burn-in + 1), vol-targeted sizing,
-pre-trade checks, the paper broker, a durable SQLite ledger (WAL, synchronous=FULL) in a
-temporary folder, and the risk monitor. The feature state is warmed up first (300 bars,
+pre-trade checks, the paper broker, the SQLite ledger in a temporary folder (the default:
+WAL, ``synchronous=NORMAL``, so a commit survives a kill of the process, which is what the
+restart guarantee needs), and the risk monitor. The feature state is warmed up first (300 bars,
 not timed), so every timed batch runs inference and trades.
 
 - Paced run: one batch of 50 bars every 100 ms (10 bars/s per symbol) for 300 s (30 s
@@ -18,6 +19,12 @@ not timed), so every timed batch runs inference and trades.
   growing backlog shows as a positive slope) and the largest lateness is reported.
 - ``max_bars_per_s_cpu``: the same engine stepped as fast as it goes (no pacing) over
   2,000 batches (500 with ``--quick``), times 50 symbols: the highest sustained rate.
+
+- ``idle_slowdown_inference``: what idling costs on this machine. The engine's inference
+  call on a fixed window, timed back to back (hot) and as the first call after 100 ms idle
+  (as every paced batch is), interleaved in one run; the value is the ratio of the p50s.
+  The detail has the same for a reference op outside this project's code (a 64 x 64
+  ``torch.mm``), so a slowdown that comes from the host rather than the engine shows.
 
 The browser rows (``browser_updates_per_s``, ``browser_lag_p99_ms``) and the 5-minute
 soak (``soak_rss_growth_mb``) need the served app and headless Chromium; they are
@@ -113,6 +120,30 @@ def paced(engine, batches, seconds: float) -> dict:
             "backlog_growth_ms_per_min": slope}
 
 
+def idle_slowdown(call, rounds: int = 40, gap: float = 0.1, hot: int = 10) -> dict:
+    """p50/p99 (ms) of ``call()`` hot (back to back) and first after ``gap`` s idle.
+
+    Rounds of: idle ``gap`` seconds, one timed call (after idle), then ``hot`` more timed
+    calls (hot; the first of these is dropped).
+    """
+    cold_t, hot_t = [], []
+    for _ in range(rounds):
+        time.sleep(gap)
+        for k in range(hot + 1):
+            t = time.perf_counter()
+            call()
+            dt = time.perf_counter() - t
+            if k == 0:
+                cold_t.append(dt)
+            elif k > 1:
+                hot_t.append(dt)
+    c, h = np.array(cold_t) * 1e3, np.array(hot_t) * 1e3
+    return {"hot_p50_ms": float(np.percentile(h, 50)), "hot_p99_ms": float(np.percentile(h, 99)),
+            "idle_p50_ms": float(np.percentile(c, 50)),
+            "idle_p99_ms": float(np.percentile(c, 99)),
+            "ratio_p50": float(np.percentile(c, 50) / np.percentile(h, 50))}
+
+
 def unpaced(engine, batches) -> float:
     t = time.perf_counter()
     for b in batches:
@@ -165,6 +196,21 @@ def main(argv=None) -> int:
                               batches=n_fast, symbols=N_SYMBOLS, e2e_p50_ms=lat2["p50"],
                               e2e_p99_ms=lat2["p99"]))
         engine.ledger.close()
+        import torch
+
+        inf = engine.model  # the InferenceEngine
+        x = np.random.default_rng(1).normal(
+            0.0, 0.5, (N_SYMBOLS, inf.context_length_, inf.n_features_in_))
+        a = torch.randn(64, 64)
+        rounds = 20 if args.quick else 40
+        idle = idle_slowdown(lambda: inf.predict(x), rounds)
+        ref = idle_slowdown(lambda: torch.mm(a, a), rounds)
+        print(f"idle: inference {idle['hot_p50_ms']:.2f} ms hot, {idle['idle_p50_ms']:.2f} ms "
+              f"after 100 ms idle; reference mm {ref['hot_p50_ms'] * 1e3:.0f} vs "
+              f"{ref['idle_p50_ms'] * 1e3:.0f} us")
+        results.append(result("idle_slowdown_inference", idle["ratio_p50"], "x", None, False,
+                              gap_s=0.1, rounds=rounds, inference=idle,
+                              reference_mm_64=ref))
     if args.browser:
         results += browser_rows(quick=args.quick)
     write("live", results, args.quick)
