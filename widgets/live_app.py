@@ -350,8 +350,8 @@ def build_engine(*, model: Any = "auto", rate: float | None = None, speed: float
     end : str or datetime-like, default "2013-03-01"
         Last replayed bar: the last day all six daily series have data (the four stocks
         end there), so no position is left at a stale price. With ``loop`` the replay
-        starts over at ``start`` (timestamps keep increasing, prices jump back, so the
-        equity curve shows a jump at each loop).
+        starts over at the first warm-up bar (prices jump back, so the equity curve shows
+        a jump at each loop).
     symbols : sequence of str, optional
         Subset of the universe (default all six daily series).
     warmup_bars : int, default :data:`WARMUP_BARS`
@@ -367,7 +367,11 @@ def build_engine(*, model: Any = "auto", rate: float | None = None, speed: float
     initial_cash : float, default 1e6
         Paper capital of a new (or reset) account, currency.
     loop : bool, default True
-        Replay the history again (with shifted timestamps) when it ends.
+        Replay the history again when it ends, with timestamps that keep increasing: the
+        later cycles are time-compressed to 1 s per trading day
+        (:class:`~workbench.data.feeds.ReplayFeed` ``loop_step``), so the app can run
+        for as long as it is left open (real daily spacing would run past the year 2262,
+        the end of the ns timestamp range, within about 2 hours at 10 bars/s).
     **engine_kw
         Passed to :class:`~workbench.live.LiveEngine` (e.g. ``limits``, ``target_vol``).
 

@@ -294,9 +294,9 @@ def test_replay_bad_rate_rejected(rate):
         ReplayFeed(toy_bars(), rate=rate)
 
 
-def test_replay_loop_keeps_timestamps_increasing():
+def test_replay_loop_real_spacing_keeps_timestamps_increasing():
     bars = toy_bars()
-    feed = ReplayFeed(bars, loop=True, speed=float("inf"))
+    feed = ReplayFeed(bars, loop=True, loop_step=None, speed=float("inf"))
     got = drain(feed, limit=3 * bars.T)
     feed.stop()
     assert len(got) == 3 * bars.T
@@ -309,6 +309,60 @@ def test_replay_loop_keeps_timestamps_increasing():
         first, again = got[k], got[k + bars.T]
         assert [(b.symbol, b.close) for b in first] == [(b.symbol, b.close) for b in again]
         assert all(b.ts == a.ts + shift for a, b in zip(first, again))
+
+
+def gapped_bars() -> Bars:
+    """One symbol on Mon-Fri, then the next Monday (a 3-day gap), then Tuesday."""
+    idx = pd.DatetimeIndex(["2020-01-06", "2020-01-07", "2020-01-08", "2020-01-09",
+                            "2020-01-10", "2020-01-13", "2020-01-14"], tz="UTC")
+    close = np.arange(1.0, 8.0)[:, None]
+    return Bars(idx, ("A",), close, close + 1, close - 0.5, close, np.full_like(close, 10.0))
+
+
+@pytest.mark.parametrize("loop_step", [1.0, 0.25])
+def test_replay_loop_compresses_later_cycles(loop_step):
+    bars = gapped_bars()
+    T = bars.T
+    feed = ReplayFeed(bars, loop=True, speed=float("inf"), loop_step=loop_step)
+    assert feed.loop_step == loop_step
+    got = drain(feed, limit=3 * T)
+    feed.stop()
+    ts = np.array([batch[0].ts for batch in got], dtype=np.int64)
+    assert (np.diff(ts) > 0).all()
+    assert list(ts[:T]) == list(bars.index.asi8)  # the first cycle keeps the real stamps
+    step = round(loop_step * 1e9)
+    assert ts[T] == ts[T - 1] + step  # the next cycle starts one compressed step later
+    # every gap scaled by step / one day: 1 day -> step, the weekend's 3 days -> 3 steps
+    want = np.array([1, 1, 1, 1, 3, 1]) * step
+    assert list(np.diff(ts[T:2 * T])) == list(want)
+    assert list(np.diff(ts[2 * T:])) == list(want)
+    assert ts[2 * T] - ts[T] == 9 * step  # cycle span: the 8 steps of gaps + one step
+    assert [b[0].close for b in got] == list(bars["close"][:, 0]) * 3
+
+
+def test_replay_loop_runs_long_without_leaving_the_timestamp_range():
+    # two bars a century apart: with real spacing each cycle costs 200 years
+    idx = pd.DatetimeIndex(["1950-01-01", "2050-01-01"], tz="UTC")
+    close = np.array([[1.0], [2.0]])
+    bars = Bars(idx, ("A",), close, close, close, close, np.ones_like(close))
+    real = ReplayFeed(bars, loop=True, loop_step=None, speed=float("inf"))
+    got = drain(real)
+    assert [pd.Timestamp(b[0].ts).year for b in got] == [1950, 2050, 2150, 2250]
+    assert real.stopped and isinstance(real.error, FeedError)
+    assert "loop_step" in str(real.error) and "2262" in str(real.error)
+    compressed = ReplayFeed(bars, loop=True, speed=float("inf"))  # default loop_step=1.0
+    got = drain(compressed, limit=5_000)
+    compressed.stop()
+    assert len(got) == 5_000 and compressed.error is None
+    # the century gap became 1 s, a cycle 2 s; item 4,999 is row 1 of cycle 2,499
+    last = pd.Timestamp(got[-1][0].ts, tz="UTC")
+    assert last == pd.Timestamp("2050-01-01", tz="UTC") + pd.Timedelta(seconds=1 + 2 * 2_498 + 1)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "1s", True])
+def test_replay_bad_loop_step_rejected(bad):
+    with pytest.raises(ValueError, match="loop_step"):
+        ReplayFeed(toy_bars(), loop=True, loop_step=bad)
 
 
 def test_replay_skip_until_with_warmup_is_unpaced():

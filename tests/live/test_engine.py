@@ -95,6 +95,7 @@ def test_bad_input_is_rejected_counted_and_never_reaches_the_broker(data, tmp_pa
         Bar(s0, ts + 16, 1, 1, 1, 1, -5),
         Malformed('{"T": "b", "S": "AAPL"}', "missing field 'c'"),
         "not a bar",
+        Bar(s0, 2**63, 1, 1, 1, 1, 1),  # past 2262-04-11: no int64 ns timestamp
     ]
     before = eng.state
     out = eng.step(bad)
@@ -102,7 +103,8 @@ def test_bad_input_is_rejected_counted_and_never_reaches_the_broker(data, tmp_pa
     counts = eng.validator.counts
     assert counts == {"non_finite": 2, "non_positive_price": 2, "out_of_order": 1,
                       "duplicate": 1, "unknown_symbol": 1, "inconsistent_ohlc": 1,
-                      "negative_volume": 1, "malformed": 2}
+                      "negative_volume": 1, "malformed": 3}
+    assert any("outside the int64 ns" in r["detail"] for r in eng.validator.recent)
     assert not any(b in seen for b in bad if isinstance(b, Bar))
     eng.step(batches[400])  # and the engine keeps going
     assert eng.state.rejected_inputs == dict(counts)

@@ -63,6 +63,9 @@ _NEW, _RUNNING, _STOPPED = "new", "running", "stopped"
 #: A paced replay that falls further behind its schedule than this (seconds) re-bases the
 #: schedule on the present instead of bursting to catch up.
 _MAX_LAG_S = 0.25
+#: Latest timestamp a replay stamps: ns since the epoch in an int64 end in April 2262
+#: (``pandas.Timestamp.max``); a margin keeps downstream arithmetic in range.
+_TS_LIMIT = int(pd.Timestamp("2262-01-01", tz="UTC").value)
 #: Longest raw text kept in a :class:`Malformed` record.
 _RAW_LIMIT = 500
 _RFC3339 = re.compile(
@@ -280,6 +283,36 @@ class Feed:
         return True
 
 
+def _check_loop_step(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        step = float(value)
+    except (TypeError, ValueError):
+        step = math.nan
+    if isinstance(value, bool) or not (math.isfinite(step) and step > 0):
+        raise ValueError(f"loop_step must be None or a finite number of seconds > 0, got "
+                         f"{value!r}")
+    return step
+
+
+def _loop_offsets(ts: np.ndarray, loop_step: float | None) -> tuple[np.ndarray, int]:
+    """Offsets (T,) int64 ns of a loop cycle's rows from its first, and its median spacing.
+
+    ``loop_step`` None: the real offsets and median spacing of ``ts`` (T,) ns. Otherwise
+    every gap scaled so the median spacing becomes ``loop_step`` s (each gap >= 1 ns).
+    """
+    gaps = np.diff(ts)
+    step = max(int(np.median(gaps)), 1) if len(gaps) else 86_400 * 10**9
+    if loop_step is None:
+        new_step = step
+    else:
+        new_step = max(round(loop_step * 1e9), 1)
+        gaps = np.maximum(np.rint(gaps * (new_step / step)), 1).astype(np.int64)
+    offsets = np.concatenate([np.zeros(1, np.int64), np.cumsum(gaps, dtype=np.int64)])
+    return offsets, new_step
+
+
 def _check_speed(value: Any) -> float:
     try:
         v = float(value)
@@ -321,16 +354,27 @@ class ReplayFeed(Feed):
         Multiplier of ``rate``; 0 or ``inf`` replays as fast as the consumer takes batches.
         Settable while running.
     loop : bool, default False
-        Restart from the beginning when the history is exhausted, with timestamps shifted
-        forward by (span + median bar spacing) per cycle so they keep increasing. Without
-        ``loop`` the feed stops after the last timestamp.
+        Restart from the beginning when the history is exhausted, with timestamps that keep
+        increasing (see ``loop_step``). Without ``loop`` the feed stops after the last
+        timestamp.
+    loop_step : float or None, default 1.0
+        Seconds that the history's median bar spacing becomes in the cycles after the first:
+        those cycles are time-compressed (every gap scaled by ``loop_step`` / median
+        spacing, at least 1 ns), each starting ``loop_step`` after the previous cycle's last
+        bar, so an endless replay stays within the ns timestamp range (daily bars at
+        1 s per day: a 20-year history loops for ~10,000 years). The first cycle keeps the
+        real timestamps. None keeps the real spacing in every cycle (shifted by span +
+        median spacing per cycle); that runs out of the range after a few dozen cycles of
+        a multi-year daily history (in ~2 hours at 10 batches/s, ~1 minute as fast as it
+        goes), and the feed then stops with :attr:`error` set.
 
     Raises
     ------
     ValueError
         ``symbols`` is a bare str, empty, repeats or names a symbol not in ``bars`` (the
         message lists the available ones); no bar lies between ``start`` and ``end``; ``rate``
-        is not a finite number > 0; ``speed`` is negative or NaN.
+        is not a finite number > 0; ``speed`` is negative or NaN; ``loop_step`` is not None
+        or a finite number > 0.
     TypeError
         ``bars`` is not a :class:`Bars`.
 
@@ -339,6 +383,8 @@ class ReplayFeed(Feed):
     A batch holds a :class:`Bar` for every selected symbol that has a bar at that timestamp
     (NaN close = no bar, skipped); timestamps where none of the selected symbols has a bar are
     not replayed. Bar values are passed on unchanged. ``Bar.ts`` is ns since the epoch (UTC).
+    In compressed loop cycles every time difference shrinks alike, bar ages seen by a
+    stale-data guard included (a one-day gap of daily bars reads as ``loop_step`` seconds).
 
     Pacing follows a fixed schedule, ``1 / (rate * speed)`` seconds between batches, measured
     from when the consumer asks for a batch: a slow consumer gets the next batch at once (and
@@ -363,6 +409,7 @@ class ReplayFeed(Feed):
         rate: float = 10.0,
         speed: float = 1.0,
         loop: bool = False,
+        loop_step: float | None = 1.0,
     ) -> None:
         if bars is None:
             from ._bundled import load_universe
@@ -408,12 +455,14 @@ class ReplayFeed(Feed):
         self._rate = rate_f
         self._speed = _check_speed(speed)
         self._loop = bool(loop)
+        self._loop_step = _check_loop_step(loop_step)
         self._ts = bars.index.asi8.astype(np.int64)  # (T,) ns
         self._fields = [bars[f] for f in Bars.FIELDS]  # 5 x (T, N) read-only views
         self._present = ~np.isnan(bars["close"])  # (T, N)
-        span = int(self._ts[-1] - self._ts[0])
-        step = int(np.median(np.diff(self._ts))) if len(self._ts) > 1 else 86_400 * 10**9
-        self._shift = span + max(step, 1)  # ns added per completed cycle
+        # loop cycle k >= 1 stamps row r at base + (k - 1) * cycle_span + offsets[r]
+        self._offsets, step = _loop_offsets(self._ts, self._loop_step)
+        self._cycle_span = int(self._offsets[-1]) + step
+        self._loop_base = int(self._ts[-1]) + step
         self._row = 0  # next row of the panel
         self._cycle = 0  # completed cycles (loop=True)
         self._consumed = 0  # timestamps consumed (yielded or skipped), all cycles
@@ -436,6 +485,11 @@ class ReplayFeed(Feed):
     def loop(self) -> bool:
         """Whether the replay restarts (with shifted timestamps) when exhausted."""
         return self._loop
+
+    @property
+    def loop_step(self) -> float | None:
+        """Seconds of the median bar spacing in loop cycles after the first (None: real)."""
+        return self._loop_step
 
     @property
     def n_timestamps(self) -> int:
@@ -524,13 +578,19 @@ class ReplayFeed(Feed):
                         return None
                     continue
                 if self._row >= len(self._ts):
-                    if not self._loop:
+                    if self._loop and self._stamp(self._cycle + 1, -1) > _TS_LIMIT:
+                        self._error = FeedError(
+                            f"ReplayFeed: loop cycle {self._cycle + 1} would stamp bars after "
+                            f"{pd.Timestamp(_TS_LIMIT, tz='UTC').date()}, the end of the ns "
+                            "timestamp range; loop_step compresses the looped cycles")
+                        log.error("%s", self._error)
+                    if not self._loop or self._error is not None:
                         self._state = _STOPPED  # exhausted
                         self._cond.notify_all()
                         return None
                     self._row = 0
                     self._cycle += 1
-                ts = int(self._ts[self._row]) + self._cycle * self._shift
+                ts = self._stamp(self._cycle, self._row)
                 warm = self._skip_until is not None and ts <= self._skip_until
                 if warm and not self._warmup:
                     self._advance()
@@ -557,6 +617,12 @@ class ReplayFeed(Feed):
     def _advance(self) -> None:
         self._row += 1
         self._consumed += 1
+
+    def _stamp(self, cycle: int, row: int) -> int:
+        """Timestamp (ns, a Python int: no overflow) of ``row`` in loop cycle ``cycle``."""
+        if cycle == 0:
+            return int(self._ts[row])
+        return self._loop_base + (cycle - 1) * self._cycle_span + int(self._offsets[row])
 
     def _batch(self, row: int, ts: int) -> list[Bar | Malformed]:
         cols = np.flatnonzero(self._present[row])

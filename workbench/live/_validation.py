@@ -11,9 +11,13 @@ from ._types import Bar, Malformed
 
 __all__ = ["BarValidator", "REJECT_REASONS"]
 
+#: Timestamps are int64 ns since the epoch (UTC): 1677-09-21 to 2262-04-11
+#: (``pandas.Timestamp.min``/``max``); anything else cannot be stored or charted.
+TS_MIN, TS_MAX = -(2**63) + 1, 2**63 - 1
+
 #: Reasons a feed item is rejected, in the order they are checked.
 REJECT_REASONS = (
-    "malformed",  # not a Bar: unparseable message, wrong types
+    "malformed",  # not a Bar: unparseable message, wrong types, ts outside the ns range
     "unknown_symbol",  # not one of the engine's symbols
     "non_finite",  # NaN or inf in open/high/low/close/volume
     "non_positive_price",  # a price <= 0
@@ -105,6 +109,9 @@ class BarValidator:
         if not isinstance(bar.symbol, str) or isinstance(bar.ts, bool) or not isinstance(
                 bar.ts, int):
             return "malformed", f"symbol {bar.symbol!r} / ts {bar.ts!r} have the wrong type"
+        if not TS_MIN <= bar.ts <= TS_MAX:
+            return "malformed", (f"ts {bar.ts} is outside the int64 ns timestamp range "
+                                 "(1677-09-21 to 2262-04-11)")
         if bar.symbol not in self._known:
             return "unknown_symbol", f"{bar.symbol!r} is not traded"
         values = (bar.open, bar.high, bar.low, bar.close, bar.volume)
