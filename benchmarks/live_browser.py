@@ -10,11 +10,17 @@ animation frame. Each change is one update the browser actually received and dre
 - lag: browser wall clock at the frame that showed the change minus the server time in it
   (same machine, same clock), p50/p99 in ms;
 - RSS of the server process sampled every 5 s; growth after a 30 s warm-up.
+
+The run fails (RuntimeError) when the page stopped receiving updates before the end of the
+window or the app's status line no longer says "running" (an engine that stopped would
+leave the memory flat and the soak meaningless).
 """
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -43,6 +49,13 @@ WATCH_JS = """() => {
   };
   requestAnimationFrame(tick);
   return true;
+}"""
+
+STATUS_JS = """() => {
+  for (const m of Bokeh.documents[0].all_models) {
+    if ((m.css_classes || []).includes("wb-status")) return String(m.text);
+  }
+  return "";
 }"""
 
 
@@ -96,6 +109,7 @@ def measure(seconds: float = 300.0, warmup: float = 30.0) -> dict:
                     rss.append((round(elapsed, 1), round(_rss_mb(proc.pid), 1)))
                     time.sleep(5.0)
                 seen = np.array(page.evaluate("() => window.__wb.seen"), dtype=float)
+                status = page.evaluate(STATUS_JS)
                 browser.close()
         finally:
             proc.terminate()
@@ -105,10 +119,14 @@ def measure(seconds: float = 300.0, warmup: float = 30.0) -> dict:
                 proc.kill()
             log.close()
     span = seen[-1, 0] - seen[0, 0] if len(seen) > 1 else float("nan")
+    if not span >= 0.9 * seconds or "running" not in status or "stopped" in status:
+        raise RuntimeError(f"the app stopped updating: updates over {span:.0f} s of "
+                           f"{seconds:.0f} s; status {status[:300]!r}")
     lag_ms = (seen[:, 0] - seen[:, 1]) * 1e3
     after = [r for t, r in rss if t >= warmup]
     return {"updates_per_s": (len(seen) - 1) / span, "lag_p50_ms": float(np.median(lag_ms)),
             "lag_p99_ms": float(np.percentile(lag_ms, 99)),
             "rss_growth_mb": float(max(after) - after[0]) if after else float("nan"),
             "rss_mb": rss, "seconds": seconds,
-            "detail": {"updates_seen": int(len(seen)), "window_s": float(span)}}
+            "detail": {"updates_seen": int(len(seen)), "window_s": float(span),
+                       "status_at_end": re.sub(r"<[^>]*>", "", html.unescape(status))}}

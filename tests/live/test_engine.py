@@ -28,6 +28,9 @@ def test_engine_trades_and_the_ledger_agrees(data, tmp_path):
     eng = _engine(symbols, batches, f"sqlite:///{tmp_path}/l.db")
     updates = []
     eng.subscribe(updates.append)
+    calls = []
+    predict = eng._predict
+    eng._predict = lambda x: calls.append(len(x)) or predict(x)
     for b in batches:
         eng.step(b)
     st = eng.state
@@ -43,6 +46,10 @@ def test_engine_trades_and_the_ledger_agrees(data, tmp_path):
     for stage in ("validate", "broker", "features", "inference", "sizing", "risk_checks",
                   "ledger", "risk_state", "end_to_end"):
         assert lat[stage]["p99"] >= lat[stage]["p50"] > 0
+    # inference is timed only when the model ran (not in the features' own warm-up)
+    assert 0 < len(calls) < len(batches)
+    assert eng.latency.count("inference") == len(calls)
+    assert eng.latency.count("end_to_end") == len(batches)
 
 
 def test_restart_resumes_with_identical_book(data, tmp_path):

@@ -421,8 +421,10 @@ class LiveEngine:
             pos = np.zeros(len(self.symbols))
             if ok.any():
                 pos = np.where(ok, np.asarray(self._predict(np.nan_to_num(x)), dtype=float), 0.0)
+                # (recorded only when the model ran: the features' own warm-up, where no
+                # symbol has finite inputs yet, would pull the percentiles towards zero)
+                lat.record("inference", time.perf_counter() - t)
             pos = np.clip(np.nan_to_num(pos), -1.0, 1.0)
-            lat.record("inference", time.perf_counter() - t)
             if not warm:
                 t = time.perf_counter()
                 orders = self._orders(ts, bars, pos, sigma, ok)
