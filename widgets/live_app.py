@@ -370,8 +370,8 @@ def build_engine(*, model: Any = "auto", rate: float | None = None, speed: float
         Replay the history again when it ends, with timestamps that keep increasing: the
         later cycles are time-compressed to 1 s per trading day
         (:class:`~workbench.data.feeds.ReplayFeed` ``loop_step``), so the app can run
-        for as long as it is left open (real daily spacing would run past the year 2262,
-        the end of the ns timestamp range, within about 2 hours at 10 bars/s).
+        for years at 10 bars/s (real daily spacing would run past the year 2262, the end
+        of the ns timestamp range, within about 2 hours).
     **engine_kw
         Passed to :class:`~workbench.live.LiveEngine` (e.g. ``limits``, ``target_vol``).
 

@@ -362,9 +362,10 @@ class ReplayFeed(Feed):
         those cycles are time-compressed (every gap scaled by ``loop_step`` / median
         spacing, at least 1 ns), each starting ``loop_step`` after the previous cycle's last
         bar, so an endless replay stays within the ns timestamp range (daily bars at
-        1 s per day: a 20-year history loops for ~10,000 years). The first cycle keeps the
-        real timestamps. None keeps the real spacing in every cycle (shifted by span +
-        median spacing per cycle); that runs out of the range after a few dozen cycles of
+        1 s per day use ~1.5 s of timeline per bar: ~5 billion bars, 17 years at
+        10 batches/s). The first cycle keeps the real timestamps. None keeps the real
+        spacing in every cycle (shifted by span + median spacing per cycle); that runs out
+        of the range after a few dozen cycles of
         a multi-year daily history (in ~2 hours at 10 batches/s, ~1 minute as fast as it
         goes), and the feed then stops with :attr:`error` set.
 
