@@ -365,9 +365,9 @@ class ReplayFeed(Feed):
         1 s per day use ~1.5 s of timeline per bar: ~5 billion bars, 17 years at
         10 batches/s). The first cycle keeps the real timestamps. None keeps the real
         spacing in every cycle (shifted by span + median spacing per cycle); that runs out
-        of the range after a few dozen cycles of
-        a multi-year daily history (in ~2 hours at 10 batches/s, ~1 minute as fast as it
-        goes), and the feed then stops with :attr:`error` set.
+        of the range after a few dozen cycles of a multi-year daily history (in ~2 hours
+        at 10 batches/s, ~1 minute as fast as it goes), and the feed then stops with
+        :attr:`error` set.
 
     Raises
     ------
