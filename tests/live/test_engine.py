@@ -68,8 +68,17 @@ def test_restart_resumes_with_identical_book(data, tmp_path):
     assert second.cash == pytest.approx(at_stop[1], rel=0, abs=0)
     assert {k: v for k, v in second.book.items() if v} == {k: v for k, v in at_stop[0].items()
                                                            if v}
-    warm = [second.step(b) for b in batches]
-    assert any(u is not None and u.warmup for u in warm)
+    calls = []
+    predict = second._predict
+    second._predict = lambda x: calls.append(len(x)) or predict(x)
+    warm = []
+    for b in batches:
+        n = len(calls)
+        u = second.step(b)
+        warm.append(u)
+        if u is not None and u.warmup:
+            assert len(calls) == n  # warm-up replays the features only: no model call
+    assert any(u is not None and u.warmup for u in warm) and calls
     assert second.ledger.cash() == ref.ledger.cash()
     assert second.ledger.positions() == ref.ledger.positions()
     assert len(second.ledger.fills(limit=None)) == len(ref.ledger.fills(limit=None))

@@ -126,7 +126,8 @@ class LiveEngine:
 
     Restart: the ledger's cursor (last committed batch) and open orders are read at
     construction; batches at or before the cursor only warm the features up (no
-    orders, no ledger writes, no updates to subscribers), so a restarted engine
+    model calls, no orders, no ledger writes, no updates to subscribers; the serving
+    engine's health counters start afresh), so a restarted engine
     continues with the positions, cash and pending orders it had and makes the same
     decisions from then on. The risk monitor starts afresh after a restart (its VaR
     window refills and its peak equity starts at the current equity), so the drawdown
@@ -414,7 +415,7 @@ class LiveEngine:
         verdicts: list[Any] = []
         new_orders: list[Order] = []
         rejected: list[tuple[Order, Sequence[str]]] = []
-        if self._filled >= self.context_length:
+        if self._filled >= self.context_length and not warm:
             t = time.perf_counter()
             x = np.ascontiguousarray(self._window.transpose(1, 0, 2))  # (N, L, F)
             ok = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(sigma) & (sigma > 0)
@@ -425,20 +426,19 @@ class LiveEngine:
                 # symbol has finite inputs yet, would pull the percentiles towards zero)
                 lat.record("inference", time.perf_counter() - t)
             pos = np.clip(np.nan_to_num(pos), -1.0, 1.0)
-            if not warm:
-                t = time.perf_counter()
-                orders = self._orders(ts, bars, pos, sigma, ok)
-                positions = {s: float(pos[self._index[s]]) for s in (b.symbol for b in bars)}
-                lat.record("sizing", time.perf_counter() - t)
-                t = time.perf_counter()
-                verdicts = self._check(orders)
-                for v in verdicts:
-                    if v.approved:
-                        new_orders.append(v.order)
-                    else:
-                        rejected.append((v.order, v.reasons))
-                self.rejected_orders += len(rejected)
-                lat.record("risk_checks", time.perf_counter() - t)
+            t = time.perf_counter()
+            orders = self._orders(ts, bars, pos, sigma, ok)
+            positions = {s: float(pos[self._index[s]]) for s in (b.symbol for b in bars)}
+            lat.record("sizing", time.perf_counter() - t)
+            t = time.perf_counter()
+            verdicts = self._check(orders)
+            for v in verdicts:
+                if v.approved:
+                    new_orders.append(v.order)
+                else:
+                    rejected.append((v.order, v.reasons))
+            self.rejected_orders += len(rejected)
+            lat.record("risk_checks", time.perf_counter() - t)
         if not warm and (fills or new_orders or rejected):
             # one transaction per batch that changed the book; batches without orders or
             # fills are not written (after a restart they are replayed as warm-up and give
