@@ -283,17 +283,15 @@ class Feed:
         return True
 
 
-def _check_loop_step(value: Any) -> float | None:
-    if value is None:
-        return None
+def _finite_positive(value: Any, name: str, unit: str) -> float:
+    """``float(value)`` if it is a finite number > 0 (not a bool), else a ValueError."""
     try:
-        step = float(value)
+        x = float(value)
     except (TypeError, ValueError):
-        step = math.nan
-    if isinstance(value, bool) or not (math.isfinite(step) and step > 0):
-        raise ValueError(f"loop_step must be None or a finite number of seconds > 0, got "
-                         f"{value!r}")
-    return step
+        x = math.nan
+    if isinstance(value, bool) or not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a finite number > 0 ({unit}), got {value!r}")
+    return x
 
 
 def _loop_offsets(ts: np.ndarray, loop_step: float | None) -> tuple[np.ndarray, int]:
@@ -445,18 +443,14 @@ class ReplayFeed(Feed):
                 f"no bars to replay for symbols {list(bars.symbols)} between start={start!r} "
                 f"and end={end!r}"
             )
-        try:
-            rate_f = float(rate)
-        except (TypeError, ValueError):
-            raise ValueError(f"rate must be a number > 0, got {rate!r}") from None
-        if not (math.isfinite(rate_f) and rate_f > 0):
-            raise ValueError(f"rate must be a finite number > 0 (batches per second), got {rate!r}")
+        rate_f = _finite_positive(rate, "rate", "batches per second")
         super().__init__(tuple(bars.symbols))
         self._bars = bars
         self._rate = rate_f
         self._speed = _check_speed(speed)
         self._loop = bool(loop)
-        self._loop_step = _check_loop_step(loop_step)
+        self._loop_step = (None if loop_step is None
+                           else _finite_positive(loop_step, "loop_step", "seconds; or None"))
         self._ts = bars.index.asi8.astype(np.int64)  # (T,) ns
         self._fields = [bars[f] for f in Bars.FIELDS]  # 5 x (T, N) read-only views
         self._present = ~np.isnan(bars["close"])  # (T, N)
@@ -876,12 +870,7 @@ class AlpacaFeed(Feed):
             raise ValueError(
                 f"key_env must be two environment variable names (key id, secret), got {key_env!r}"
             )
-        try:
-            flush = float(flush_after_s)
-        except (TypeError, ValueError):
-            flush = math.nan
-        if not (math.isfinite(flush) and flush > 0):
-            raise ValueError(f"flush_after_s must be a finite number > 0, got {flush_after_s!r}")
+        flush = _finite_positive(flush_after_s, "flush_after_s", "seconds")
         super().__init__(syms)
         self._feed = feed
         self._url = url
