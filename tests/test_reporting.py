@@ -96,6 +96,15 @@ def test_missing_template_and_bad_parameter():
         main(["report", "-p", "no-equals-sign"])
 
 
+def test_version_flag(capsys):
+    from workbench import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"workbench {__version__}"
+
+
 def test_new_run_dirs_are_unique(tmp_path):
     import datetime as dt
 

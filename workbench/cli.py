@@ -51,7 +51,11 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status (0 success, 1 failed run, 2 usage)."""
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
+    from workbench import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="workbench", description="Quant Workbench: research reports, bundled data, tuning.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="execute the research report (papermill) and export HTML")
     rep.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
