@@ -39,6 +39,9 @@ def test_construction_and_properties():
         a = b[f]
         assert a.shape == (6, 3) and a.dtype == np.float64 and a.flags.c_contiguous
         np.testing.assert_array_equal(a, b.field(f))
+        assert getattr(b, f) is b.field(f)  # bars.close is the same read-only array
+    with pytest.raises(AttributeError, match="immutable: field 'close'"):
+        b.close = b.open  # fields are not assignable
     assert "toy" in repr(b) and "3 symbols" in repr(b) and "2020-01-01" in repr(b)
 
 

@@ -14,6 +14,24 @@ from ._validation import FIELDS, check_index, parse_long, parse_wide, validate_p
 __all__ = ["Bars"]
 
 
+class _Field:
+    """One OHLCV field as an attribute: ``bars.close`` is ``bars.field("close")``.
+
+    A read-only (T, N) float64 array, NaN where there is no bar (prices in the data's
+    currency, volume in shares or contracts).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else obj._data[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise AttributeError(f"Bars is immutable: field {self.name!r} cannot be assigned; "
+                             "build a new Bars (e.g. Bars.from_wide) with the changed data")
+
+
 def _utc_index(index: Any) -> pd.DatetimeIndex:
     try:
         idx = pd.DatetimeIndex(index)
@@ -71,9 +89,16 @@ class Bars:
     :meth:`summary` and :meth:`gaps`, never filled.
 
     A ``Bars`` is immutable: field arrays are read-only, so it can be shared and cached.
+    Each field is an attribute (``bars.close``), the same array as ``bars["close"]`` and
+    ``bars.field("close")``.
     """
 
     FIELDS = FIELDS
+    open = _Field()
+    high = _Field()
+    low = _Field()
+    close = _Field()
+    volume = _Field()
     __slots__ = ("_index", "_symbols", "_data", "_name", "_source", "_mask")
 
     def __init__(
