@@ -80,8 +80,8 @@ def causal_attention_lanes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     out = torch.empty_like(q)
     if out.numel():
-        lanes_kernels().attend(q.numpy()[None], k.numpy()[None], v.numpy()[None], out.numpy()[None],
-                  np.float32(scale))
+        lanes_kernels().attend(q.numpy()[None], k.numpy()[None], v.numpy()[None],
+                               out.numpy()[None], np.float32(scale))
     return out
 
 
