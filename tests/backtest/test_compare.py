@@ -42,9 +42,22 @@ def test_table_layout_and_cost_monotonicity(panel):
         cmp.returns_at(3)
 
 
+def test_takes_a_bars_panel(panel):
+    from workbench.data import Bars
+
+    close, sigma, pos = panel
+    bars = Bars.from_wide({f: close for f in ("open", "high", "low", "close")})
+    ref = compare_strategies(pos, close, sigma, cost_levels_bps=(0, 10))
+    got = compare_strategies(pos, bars, sigma, cost_levels_bps=(0, 10))
+    pd.testing.assert_frame_equal(got.table, ref.table)
+    np.testing.assert_array_equal(got.returns.to_numpy(), ref.returns.to_numpy())
+
+
 def test_bad_inputs(panel):
     close, sigma, pos = panel
     with pytest.raises(ValueError, match=r"positions\['bad'\] has shape \(3, 3\)"):
         compare_strategies({"bad": np.ones((3, 3))}, close, sigma)
     with pytest.raises(ValueError, match="rows selects no timestamps"):
         compare_strategies(pos, close, sigma, rows=np.zeros(len(close), bool))
+    with pytest.raises(ValueError, match="close must be a pandas.DataFrame of close prices"):
+        compare_strategies(pos, close.to_numpy(), sigma)

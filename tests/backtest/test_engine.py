@@ -53,6 +53,29 @@ def test_run_backtest_equals_strategy_returns_without_fees():
     np.testing.assert_allclose(res.equity.iloc[-1], 1e6 * np.prod(1 + res.returns), rtol=1e-9)
 
 
+def test_run_backtest_takes_bars_and_an_array_of_weights():
+    from workbench.data import Bars
+
+    close, sigma, x = _panel(seed=5)
+    w = portfolio_weights(x, sigma.to_numpy(), max_gross=1.0)
+    ref = run_backtest(close, pd.DataFrame(w, index=close.index, columns=close.columns),
+                       fees_bps=5.0)
+    bars = Bars.from_wide({f: close for f in ("open", "high", "low", "close")})
+    res = run_backtest(bars, w, fees_bps=5.0)  # close from the panel; weights in its order
+    pd.testing.assert_series_equal(res.returns, ref.returns, check_names=False,
+                                   check_index_type=False, check_freq=False)
+    np.testing.assert_array_equal(res.weights.to_numpy(), ref.weights.to_numpy())
+    assert list(res.weights.columns) == list(close.columns)
+    with pytest.raises(ValueError, match=r"weights has shape \(3, 2\) but close has shape"):
+        run_backtest(bars, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="close must be a pandas.DataFrame of close prices "
+                                         "or a Bars panel, got ndarray"):
+        run_backtest(close.to_numpy(), w)
+    with pytest.raises(ValueError, match="weights must be a pandas.DataFrame or a numpy "
+                                         "array, got list"):
+        run_backtest(close, w.tolist())
+
+
 def test_run_backtest_matches_strategy_returns_uncapped():
     # a book with gross <= 1 without capping: identical to the numpy strategy_returns portfolio
     close, sigma, x = _panel(seed=3)

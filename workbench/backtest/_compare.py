@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,10 @@ import pandas as pd
 from ._engine import BacktestResult, run_backtest
 from ._metrics import performance_metrics
 from ._sizing import portfolio_weights
+from ._validation import close_frame
+
+if TYPE_CHECKING:
+    from workbench.data import Bars
 
 __all__ = ["Comparison", "compare_strategies"]
 
@@ -44,7 +49,7 @@ class Comparison:
 
 def compare_strategies(
     positions: Mapping[str, np.ndarray],
-    close: pd.DataFrame,
+    close: pd.DataFrame | Bars,
     sigma: np.ndarray,
     *,
     rows: np.ndarray | slice | None = None,
@@ -64,8 +69,9 @@ def compare_strategies(
     ----------
     positions : mapping of str to numpy.ndarray, each (T, N)
         Strategy name -> positions in [-1, 1] (NaN = flat).
-    close : pandas.DataFrame, shape (T, N)
-        Close prices (UTC index; NaN where no bar).
+    close : pandas.DataFrame or Bars, shape (T, N)
+        Close prices (UTC index; NaN where no bar), or a :class:`~workbench.data.Bars`
+        panel (its ``close`` field).
     sigma : numpy.ndarray, shape (T, N)
         Ex-ante annualised volatility.
     rows : bool array (T,) or slice, optional
@@ -85,8 +91,10 @@ def compare_strategies(
     Raises
     ------
     ValueError
-        If a positions array does not have the shape of ``close``, or no row is selected.
+        If ``close`` is neither a DataFrame nor a Bars, a positions array does not have the
+        shape of ``close``, or no row is selected.
     """
+    close = close_frame(close)
     T, N = close.shape
     sel = np.ones(T, bool) if rows is None else np.zeros(T, bool)
     if rows is not None:

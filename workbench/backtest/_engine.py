@@ -15,13 +15,16 @@ silently different portfolio, and optionally also caps gross leverage (``max_gro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ._returns import turnover as _turnover
-from ._validation import check_nonnegative, check_positive
+from ._validation import check_nonnegative, check_positive, close_frame
+
+if TYPE_CHECKING:
+    from workbench.data import Bars
 
 __all__ = ["BacktestResult", "run_backtest"]
 
@@ -61,8 +64,8 @@ class BacktestResult:
 
 
 def run_backtest(
-    close: pd.DataFrame,
-    weights: pd.DataFrame,
+    close: pd.DataFrame | Bars,
+    weights: pd.DataFrame | np.ndarray,
     fees_bps: float = 0.0,
     slippage_bps: float = 0.0,
     init_cash: float = 1_000_000,
@@ -82,10 +85,12 @@ def run_backtest(
 
     Parameters
     ----------
-    close : pandas.DataFrame, shape (T, N)
-        Close prices with a (UTC) DatetimeIndex; NaN means no bar (e.g. before listing).
-    weights : pandas.DataFrame, shape (T, N)
-        Target fractions of equity decided at close ``t`` (same index and columns as ``close``).
+    close : pandas.DataFrame or Bars, shape (T, N)
+        Close prices with a (UTC) DatetimeIndex; NaN means no bar (e.g. before listing). A
+        :class:`~workbench.data.Bars` panel gives its ``close`` field (``bars.to_wide("close")``).
+    weights : pandas.DataFrame or numpy.ndarray, shape (T, N)
+        Target fractions of equity decided at close ``t``: a DataFrame with the same index and
+        columns as ``close``, or an array in ``close``'s row and column order.
         Where ``close`` is NaN the weight must be NaN or 0 (no order is sent); NaN where a bar
         exists means flat (0), matching :func:`workbench.backtest.strategy_returns`.
     fees_bps : float, default 0.0
@@ -106,9 +111,11 @@ def run_backtest(
     Raises
     ------
     ValueError
-        If inputs are not aligned DataFrames, a weight is non-zero where ``close`` is NaN, a weight
-        is infinite, a row's net weight ``sum_j w_{t,j}`` exceeds 1 (vectorbt cannot borrow cash for
-        longs; cap with ``portfolio_weights(..., max_gross=1.0)``), a row's gross weight exceeds
+        If ``close`` is neither a DataFrame nor a Bars, ``weights`` is not a DataFrame aligned
+        with ``close`` or an array of its shape, a weight is non-zero where ``close`` is NaN, a
+        weight is infinite, a row's net weight ``sum_j w_{t,j}`` exceeds 1 (vectorbt cannot
+        borrow cash for longs; cap with ``portfolio_weights(..., max_gross=1.0)``), a row's
+        gross weight exceeds
         ``max_gross``, or a cost/cash parameter is out of range.
 
     Notes
@@ -116,10 +123,15 @@ def run_backtest(
     With fees, a 100 % long row is filled slightly below 100 % (vectorbt keeps cash for the fee).
     Source: vectorbt 1.2 ``Portfolio.from_orders``.
     """
-    if not isinstance(close, pd.DataFrame):
-        raise ValueError(f"close must be a pandas.DataFrame, got {type(close).__name__}")
+    close = close_frame(close)
+    if isinstance(weights, np.ndarray):
+        if weights.shape != close.shape:
+            raise ValueError(f"weights has shape {weights.shape} but close has shape "
+                             f"{close.shape}")
+        weights = pd.DataFrame(weights, index=close.index, columns=close.columns)
     if not isinstance(weights, pd.DataFrame):
-        raise ValueError(f"weights must be a pandas.DataFrame, got {type(weights).__name__}")
+        raise ValueError("weights must be a pandas.DataFrame or a numpy array, got "
+                         f"{type(weights).__name__}")
     if weights.shape != close.shape:
         raise ValueError(f"weights has shape {weights.shape} but close has shape {close.shape}")
     if not weights.index.equals(close.index) or not weights.columns.equals(close.columns):

@@ -46,6 +46,37 @@ def as_2d(x: Any, name: str) -> tuple[np.ndarray, pd.DataFrame | None]:
     return arr, frame
 
 
+def close_frame(close: Any, name: str = "close") -> pd.DataFrame:
+    """Close prices as a ``(T, N)`` DataFrame, from a DataFrame or a :class:`~workbench.data.Bars`.
+
+    Parameters
+    ----------
+    close : pandas.DataFrame or workbench.data.Bars
+        Close prices (index = timestamps, columns = symbols), or a bar panel whose
+        ``close`` field is taken (:meth:`Bars.to_wide`).
+    name : str, default "close"
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (T, N)
+        ``close`` itself when it is a DataFrame.
+
+    Raises
+    ------
+    ValueError
+        If ``close`` is neither.
+    """
+    if isinstance(close, pd.DataFrame):
+        return close
+    from workbench.data import Bars  # (the data package is light; no cycle at call time)
+
+    if isinstance(close, Bars):
+        return close.to_wide("close")
+    raise ValueError(f"{name} must be a pandas.DataFrame of close prices or a Bars panel, "
+                     f"got {type(close).__name__}")
+
+
 def check_same_shape(**arrays: np.ndarray) -> None:
     """Raise ValueError unless all named arrays have the same shape."""
     items = list(arrays.items())
