@@ -53,6 +53,34 @@ def test_run_backtest_equals_strategy_returns_without_fees():
     np.testing.assert_allclose(res.equity.iloc[-1], 1e6 * np.prod(1 + res.returns), rtol=1e-9)
 
 
+def test_an_asset_whose_history_ends_is_sold_at_its_last_close():
+    idx = pd.date_range("2020-01-01", periods=6, freq="D", tz="UTC")
+    close = pd.DataFrame({"A": [100, 101, 102, 103, 104, 105.0],
+                          "B": [50, 51, 52, np.nan, np.nan, np.nan]}, index=idx)
+    w = pd.DataFrame({"A": [0.5, 0.5, 0.5, 1, 1, 1.0],
+                      "B": [0.5, 0.5, 0.5, np.nan, np.nan, np.nan]}, index=idx)
+    res = run_backtest(close, w)
+    assert res.weights.loc[idx[2], "B"] == 0.0  # exit at B's last close
+    assert res.portfolio.assets().to_numpy()[3:, 1].tolist() == [0.0, 0.0, 0.0]
+    sent = w.copy()
+    sent.loc[idx[2], "B"] = 0.0
+    nxt = (close.shift(-1) / close - 1).to_numpy()
+    ref = np.nansum(sent.to_numpy() * nxt, axis=1)[:-1]  # B's cash earns nothing, A all of it
+    np.testing.assert_allclose(res.returns.to_numpy()[1:], ref, rtol=1e-12, atol=1e-15)
+    assert res.returns.iloc[4] == pytest.approx(104 / 103 - 1, rel=1e-12)
+
+
+def test_turnover_does_not_count_a_gap_in_an_assets_history():
+    idx = pd.date_range("2020-01-01", periods=8, freq="D", tz="UTC")
+    close = pd.DataFrame({"A": [100, 101, np.nan, 103, 104, 105, 106, 107.0]}, index=idx)
+    held = run_backtest(close, pd.DataFrame({"A": [1.0] * 8}, index=idx).where(close.notna()))
+    assert held.turnover == 0.0  # held through the gap: nothing traded
+    # the gap still holds the position: A's return over it is realised at the next bar
+    assert held.returns.iloc[3] == pytest.approx(103 / 101 - 1, rel=1e-12)
+    flipped = pd.DataFrame({"A": [1.0, 1, np.nan, -1, -1, -1, -1, -1]}, index=idx)
+    assert run_backtest(close, flipped).turnover == pytest.approx(2.0 * 252 / 7)
+
+
 def test_run_backtest_takes_bars_and_an_array_of_weights():
     from workbench.data import Bars
 

@@ -53,3 +53,15 @@ def test_metrics_table_shape_and_columns():
     assert tbl2.loc["x", "Sharpe"] == pytest.approx(tbl.loc["a", "Sharpe"])
     with pytest.raises(ValueError, match="returns"):
         metrics_table({})
+
+
+def test_sharpe_and_sortino_of_constant_series():
+    flat = performance_metrics(np.zeros(50))
+    assert np.isnan(flat["Sharpe"]) and np.isnan(flat["Sortino"])  # 0 / 0, not +inf
+    losing = performance_metrics(np.full(50, -0.01))  # std is ~1e-18 from rounding, not 0
+    assert losing["Sharpe"] == -np.inf and losing["Sortino"] < 0
+    winning = performance_metrics(np.full(50, 0.01))
+    assert winning["Sharpe"] == np.inf and winning["Sortino"] == np.inf
+    # a flat strategy does not top a table sorted by Sharpe
+    tbl = metrics_table({"flat": np.zeros(50), "ok": np.r_[0.01, -0.005].repeat(25)})
+    assert tbl.sort_values("Sharpe", ascending=False).index[0] == "ok"

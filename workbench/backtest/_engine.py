@@ -47,10 +47,11 @@ class BacktestResult:
         Portfolio value in currency units (starts from ``init_cash``).
     weights : pandas.DataFrame, shape (T, N)
         Target weights actually sent (NaN where the asset had no bar, 0 for NaN input where it had
-        one).
+        one, 0 at an asset's last bar when its history ends before the panel's last row).
     turnover : float
         Annualised turnover of ``weights`` (see :func:`workbench.backtest.turnover`), fraction of
-        equity per year.
+        equity per year; a cell without a bar holds the asset's previous weight (no order is
+        sent there), so a gap in an asset's history is not counted as trading.
     fees_paid : float
         Total fees in currency units (fees only; slippage is in the fill prices).
     """
@@ -82,6 +83,11 @@ def run_backtest(
     :func:`workbench.backtest.strategy_returns`, shifted by one row because vectorbt stores a return
     at the bar where it is realised. There is no intraday drift since orders execute at the same
     close that values the book.
+
+    An asset whose history ends before the panel's last row (a delisting, or data that stops) is
+    sold at its last close, whatever its weight there: no later price exists to exit or value it.
+    Through a gap inside an asset's history no order can be sent, so the position is held and its
+    return over the gap is realised at the next bar.
 
     Parameters
     ----------
@@ -157,6 +163,14 @@ def run_backtest(
         )
     w[~no_bar & np.isnan(w)] = 0.0
     w[no_bar] = np.nan
+    # An asset whose history ends before the panel's last row (delisted, data ends) is sold at
+    # its last close: no later price exists to exit or value it, and vectorbt would otherwise
+    # hold it at its stale last price and keep its cash from the other assets.
+    T = w.shape[0]
+    has_bar = ~no_bar
+    last = T - 1 - np.argmax(has_bar[::-1], axis=0)  # last row with a bar, per column
+    ended = np.flatnonzero(has_bar.any(axis=0) & (last < T - 1))
+    w[last[ended], ended] = 0.0
     w0 = np.where(np.isnan(w), 0.0, w)
     net = w0.sum(axis=1)
     if (net > 1.0 + _NET_TOL).any():
@@ -201,6 +215,7 @@ def run_backtest(
         returns=returns,
         equity=equity,
         weights=sent,
-        turnover=_turnover(sent),
+        # where an asset has no bar no order is sent: the book holds its last weight
+        turnover=_turnover(sent.ffill()),
         fees_paid=fees_paid,
     )

@@ -60,6 +60,20 @@ def _max_drawdown(r: np.ndarray) -> float:
     return float(np.min(equity / np.maximum.accumulate(equity) - 1.0))
 
 
+def _ratio(num: float, den: float, scale: float) -> float:
+    """``num / den * scale`` where a zero or rounding-level ``den`` gives ``sign(num) * inf``.
+
+    ``0 / 0`` (a flat strategy) is NaN, not ``inf``: it must not rank first in a table. A
+    denominator below ``1e-12 * |num|`` is rounding noise of a constant series (a std of
+    ``[-0.01] * 10`` is ~1e-18, not 0) and counts as zero.
+    """
+    if np.isnan(num) or np.isnan(den):
+        return float("nan")
+    if den <= 1e-12 * abs(num) or den == 0.0:
+        return float("nan") if num == 0.0 else float(np.copysign(np.inf, num))
+    return float(num / den * scale)
+
+
 def performance_metrics(
     returns: np.ndarray | pd.Series,
     turnover: float | None = None,
@@ -72,9 +86,12 @@ def performance_metrics(
 
     - ``annual return``: geometric, ``prod(1 + r) ** (A / T) - 1`` (vectorbt ``annualized``).
     - ``annual vol``: ``std(r, ddof=1) * sqrt(A)`` (``annualized_volatility``).
-    - ``Sharpe``: ``mean(r) / std(r, ddof=1) * sqrt(A)`` (``sharpe_ratio``; ``inf`` if std is 0).
-    - ``Sortino``: ``mean(r) * A / (sqrt(mean(min(r, 0) ** 2)) * sqrt(A))`` (``sortino_ratio``;
-      ``inf`` if there is no negative period).
+    - ``Sharpe``: ``mean(r) / std(r, ddof=1) * sqrt(A)`` (``sharpe_ratio``). With a zero std
+      (a constant series, to rounding: std <= 1e-12 |mean|) it is ``+-inf`` by the sign of the
+      mean and NaN for a mean of 0 (vectorbt gives ``inf`` for all three, so a flat strategy
+      would rank first).
+    - ``Sortino``: ``mean(r) * A / (sqrt(mean(min(r, 0) ** 2)) * sqrt(A))`` (``sortino_ratio``);
+      without a negative period ``inf`` for a positive mean and NaN for a mean of 0.
     - ``max drawdown``: ``min_t(E_t / max_{s<=t} E_s - 1)`` with ``E_t = prod_{s<=t} (1 + r_s)``, a
       negative fraction (``max_drawdown``; the peak runs from the first period's equity, so a loss
       in the first period alone is not a drawdown, as in vectorbt).
@@ -121,10 +138,10 @@ def performance_metrics(
         vol = sharpe = sortino = float("nan")
     else:
         vol = std * np.sqrt(ppy)
-        sharpe = float("inf") if std == 0.0 else mean / std * np.sqrt(ppy)
+        sharpe = _ratio(mean, std, np.sqrt(ppy))
         downside = np.minimum(valid, 0.0)
         dr = float(np.sqrt(np.mean(downside**2)) * np.sqrt(ppy)) if valid.size else float("nan")
-        sortino = float("inf") if dr == 0.0 else mean * ppy / dr
+        sortino = _ratio(mean * ppy, dr, 1.0)
     mdd = _max_drawdown(r)
     calmar = float("nan") if (mdd == 0.0 or np.isnan(mdd)) else ann_ret / abs(mdd)
     pos = float(100.0 * np.mean(valid > 0)) if valid.size else float("nan")
