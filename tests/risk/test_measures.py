@@ -81,6 +81,32 @@ def test_cornish_fisher_fat_left_tail_raises_risk():
     assert cvar_parametric(r, 0.99, "cornish_fisher") > cvar_parametric(r, 0.99)
 
 
+def _es_by_integration(r, level, grid=400_000):
+    """-(1 / alpha) * integral_0^alpha F^-1(u) du of the empirical distribution, on a grid."""
+    alpha = 1 - level
+    srt = np.sort(r)
+    u = (np.arange(grid) + 0.5) / grid * alpha
+    return -srt[np.ceil(u * r.size).astype(int) - 1].mean()
+
+
+def test_cvar_is_the_tail_mean_with_ties_and_fractional_tails():
+    # 30 losses, 30 gains, 940 flat days: the worst 5 % are the 30 losses and 20 flat days
+    rng = np.random.default_rng(7)
+    r = np.concatenate([-rng.uniform(0.005, 0.03, 30), rng.uniform(0.005, 0.03, 30),
+                        np.zeros(940)])
+    rng.shuffle(r)
+    worst = np.sort(r)[:50]
+    assert cvar_historical(r, 0.95) == pytest.approx(-worst.mean(), rel=1e-12)
+    assert cvar_historical(r, 0.95) > 10 * cvar_historical(np.abs(r), 0.95) + 0.01
+    # n * alpha not a whole number (37 * 0.1 = 3.7): the 4th worst weighs 0.7
+    x = rng.normal(0, 0.01, 37)
+    for level in (0.9, 0.95, 0.99, 0.8):
+        assert cvar_historical(x, level) == pytest.approx(_es_by_integration(x, level),
+                                                          rel=1e-4, abs=1e-9), level
+    s = np.sort(x)
+    assert cvar_historical(x, 0.9) == pytest.approx(-(s[:3].sum() + 0.7 * s[3]) / 3.7)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.floats(-0.2, 0.2, allow_nan=False), min_size=5, max_size=200),

@@ -115,8 +115,17 @@ def var_historical(returns: np.ndarray | pd.Series, level: float = 0.95) -> floa
 def cvar_historical(returns: np.ndarray | pd.Series, level: float = 0.95) -> float:
     """Historical Conditional VaR (expected shortfall).
 
-    ``CVaR = -mean(r[r <= q])`` with ``q`` the empirical quantile of :func:`var_historical`: the
-    mean loss over the periods at or beyond the VaR. Always ``>= var_historical(returns, level)``.
+    The mean of the worst ``alpha = 1 - level`` fraction of the returns, as a loss: with the
+    returns sorted ascending ``r_(1) <= ... <= r_(n)`` and ``m = n * alpha``::
+
+        CVaR = -(sum_{i <= floor(m)} r_(i) + (m - floor(m)) * r_(floor(m) + 1)) / m
+
+    (Acerbi & Tasche 2002, "On the coherence of expected shortfall", the sample estimator of
+    expected shortfall; ``m`` is rounded within 1e-9 as in :func:`var_historical`). When ``m``
+    is a whole number it is the mean of the ``m`` worst returns; the fractional weight keeps it
+    right when returns tie at the quantile (e.g. many flat days), where ``-mean(r[r <= VaR])``
+    would average in every tied return. Always ``>= var_historical(returns, level)``; equal to
+    the worst loss when ``m <= 1``.
 
     Parameters
     ----------
@@ -137,8 +146,15 @@ def cvar_historical(returns: np.ndarray | pd.Series, level: float = 0.95) -> flo
     """
     level = _check_level(level)
     r = _returns(returns)
-    q = _empirical_quantile(r, 1.0 - level)
-    return float(-r[r <= q].mean())
+    m = r.size * (1.0 - level)
+    if m <= 1.0 + 1e-9:  # at most one observation in the tail: the worst return
+        return float(-r.min())
+    whole = math.floor(m + 1e-9)
+    frac = m - whole if m - whole > 1e-9 else 0.0
+    k = whole + (frac > 0.0)  # the k worst returns carry weight (k <= n since level > 0)
+    worst = np.sort(np.partition(r, k - 1)[:k])
+    total = float(worst[:whole].sum()) + (frac * float(worst[whole]) if frac else 0.0)
+    return float(-total / m)
 
 
 def var_parametric(
