@@ -277,9 +277,9 @@ def test_unfitted_member_and_unfitted_ensemble(dataset):
 @pytest.mark.parametrize(
     ("kw", "match"),
     [({"method": "median"}, "method must be one of"),
-     ({"shrinkage": -1.0}, "shrinkage must be a number >= 0, got -1.0"),
-     ({"target_vol": 0}, "target_vol must be a number > 0, got 0"),
-     ({"cost_bps": -2}, "cost_bps must be a number >= 0, got -2"),
+     ({"shrinkage": -1.0}, "shrinkage must be a finite number >= 0, got -1.0"),
+     ({"target_vol": 0}, "target_vol must be a finite number > 0, got 0"),
+     ({"cost_bps": -2}, "cost_bps must be a finite number >= 0, got -2"),
      ({"seed": -1}, "seed must be an int >= 0, got -1")],
 )
 def test_bad_parameters_name_parameter(dataset, kw, match):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from workbench.models import DeepMomentumLSTM, walk_forward
 
@@ -69,11 +70,47 @@ def test_training_never_reads_targets_after_train_window(dataset):
     [("hidden_size", 0, "hidden_size must be an int >= 1, got 0"),
      ("dropout", 1.5, "dropout must be in \\[0, 1\\), got 1.5"),
      ("loss", "hinge", "loss must be one of"),
-     ("seq_len", 1, "seq_len must be an int >= 2, got 1")],
+     ("seq_len", 1, "seq_len must be an int >= 2, got 1"),
+     ("lr", float("inf"), "lr must be a finite number > 0, got inf"),
+     ("target_vol", float("inf"), "target_vol must be a finite number > 0, got inf"),
+     ("max_grad_norm", float("nan"), "max_grad_norm must be a finite number > 0, got nan")],
 )
 def test_bad_hyperparameters_name_parameter(dataset, param, value, match):
     with pytest.raises(ValueError, match=match):
         _model(**{param: value}).fit(dataset, slice(0, 300), slice(300, 400))
+
+
+def test_row_slices_read_as_python_slicing(dataset):
+    m = _model(epochs=1).fit(dataset, slice(0, None), slice(-100, None))  # open/negative ends
+    T = dataset.features.shape[0]
+    assert m.training_window_ == (0, T, T - 100, T)
+    full = m.predict(dataset.features)
+    tail = m.predict(dataset.features, rows=slice(-100, None))  # the last 100 rows only
+    np.testing.assert_array_equal(tail[-100:], full[-100:])
+    assert not tail[:-100].any() and full[:-100].any()
+    with pytest.raises(ValueError, match="rows must be a slice of rows with step 1, got "
+                                         "slice\\(0, 10, 2\\)"):
+        m.predict(dataset.features, rows=slice(0, 10, 2))
+    with pytest.raises(ValueError, match="train must be a slice of rows with step 1"):
+        _model(epochs=1).fit(dataset, [0, 1, 2])
+
+
+def _poison_after_epoch_1(model, record):
+    # stands in for a step that overflows: the weights are non-finite from epoch 2 on
+    if record["epoch"] == 1:
+        with torch.no_grad():
+            next(model.network_.parameters()).fill_(float("nan"))
+
+
+def test_divergence_is_an_error_not_nan_positions(dataset):
+    with pytest.raises(ValueError, match="training diverged at epoch 2 .* lower lr"):
+        _model(epochs=3).fit(dataset, slice(0, 300), callbacks=[_poison_after_epoch_1])
+    # with validation, the best epoch before the divergence is kept, with a warning
+    with pytest.warns(RuntimeWarning, match="diverged at epoch 2 .* keeping the best epoch"):
+        m = _model(epochs=3).fit(dataset, slice(0, 300), slice(300, 400),
+                                 callbacks=[_poison_after_epoch_1])
+    assert m.best_epoch_ == 1 and len(m.history_) == 1
+    assert np.isfinite(m.predict(dataset.features)).all()
 
 
 def test_predict_before_fit_and_wrong_shape(dataset):

@@ -209,11 +209,11 @@ class Ensemble:
     def _validate_params(self) -> None:
         check_param("method", self.method, self.method in METHODS, f"one of {list(METHODS)}")
         check_param("target_vol", self.target_vol, _is_num(self.target_vol)
-                    and float(self.target_vol) > 0, "a number > 0")
+                    and float(self.target_vol) > 0, "a finite number > 0")
         check_param("cost_bps", self.cost_bps, _is_num(self.cost_bps)
-                    and float(self.cost_bps) >= 0, "a number >= 0")
+                    and float(self.cost_bps) >= 0, "a finite number >= 0")
         check_param("shrinkage", self.shrinkage, _is_num(self.shrinkage)
-                    and float(self.shrinkage) >= 0, "a number >= 0")
+                    and float(self.shrinkage) >= 0, "a finite number >= 0")
         check_param("seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
 
     # -- member properties -----------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,8 +109,26 @@ def _is_int(v: Any, lo: int) -> bool:
 
 
 def _is_num(v: Any) -> bool:
+    """A finite real number (not a bool): ``inf`` and NaN hyperparameters are rejected."""
     return bool(isinstance(v, (int, float, np.integer, np.floating))
-                and not isinstance(v, bool))
+                and not isinstance(v, bool) and math.isfinite(float(v)))
+
+
+def row_bounds(rows: Any, T: int, name: str = "rows") -> tuple[int, int]:
+    """``(start, stop)`` of a row slice over ``T`` rows, as Python slicing reads it.
+
+    Negative and open bounds count as in ``x[rows]`` (``slice(-100, None)``: the last 100
+    rows), so every member reads a slice the same way.
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is not a slice or has a step other than 1.
+    """
+    if not isinstance(rows, slice) or rows.step not in (None, 1):
+        raise ValueError(f"{name} must be a slice of rows with step 1, got {rows!r}")
+    start, stop, _ = rows.indices(T)
+    return start, max(start, stop)
 
 
 class SequenceModel(EstimatorParams):
@@ -220,16 +239,17 @@ class SequenceModel(EstimatorParams):
         check_param("seq_len", self.seq_len, _is_int(self.seq_len, 2), "an int >= 2")
         check_param("burn_in", self.burn_in, _is_int(self.burn_in, 0), "an int >= 0")
         check_param("batch_size", self.batch_size, _is_int(self.batch_size, 1), "an int >= 1")
-        check_param("lr", self.lr, _is_num(self.lr) and float(self.lr) > 0, "a number > 0")
+        check_param("lr", self.lr, _is_num(self.lr) and float(self.lr) > 0,
+                    "a finite number > 0")
         check_param("max_grad_norm", self.max_grad_norm, _is_num(self.max_grad_norm)
-                    and float(self.max_grad_norm) > 0, "a number > 0")
+                    and float(self.max_grad_norm) > 0, "a finite number > 0")
         check_param("epochs", self.epochs, _is_int(self.epochs, 1), "an int >= 1")
         check_param("patience", self.patience, _is_int(self.patience, 1), "an int >= 1")
         check_param("loss", self.loss, self.loss in LOSSES, f"one of {sorted(LOSSES)}")
         check_param("cost_bps", self.cost_bps, _is_num(self.cost_bps)
-                    and float(self.cost_bps) >= 0, "a number >= 0")
+                    and float(self.cost_bps) >= 0, "a finite number >= 0")
         check_param("target_vol", self.target_vol, _is_num(self.target_vol)
-                    and float(self.target_vol) > 0, "a number > 0")
+                    and float(self.target_vol) > 0, "a finite number > 0")
         check_param("seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
         check_param("device", self.device, self.device in ("auto", "cpu", "cuda"),
                     "'auto', 'cpu' or 'cuda'")
@@ -294,7 +314,8 @@ class SequenceModel(EstimatorParams):
         dataset : workbench.models.MomentumDataset
             Features (T, N, F), next returns and ex-ante vol (T, N).
         train : slice
-            Training rows ``[start, stop)``. Targets whose next bar falls at or after
+            Training rows ``[start, stop)`` (read as ``x[train]``: open and negative
+            bounds allowed). Targets whose next bar falls at or after
             ``train.stop`` are excluded so the training window never sees later returns.
         valid : slice, optional
             Validation rows; when omitted the model trains for ``epochs`` epochs and
@@ -313,7 +334,14 @@ class SequenceModel(EstimatorParams):
         Raises
         ------
         ValueError
-            On an invalid hyperparameter (named in the message) or an empty training set.
+            On an invalid hyperparameter (named in the message), an empty training set,
+            ``train``/``valid`` not a slice with step 1, or training that diverges
+            (non-finite loss or weights) before any epoch scored a finite validation Sharpe.
+
+        Warns
+        -----
+        RuntimeWarning
+            When training diverges later: training stops and the best epoch is kept.
         """
         from tqdm.auto import tqdm
 
@@ -322,18 +350,23 @@ class SequenceModel(EstimatorParams):
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         feats, nxt, sig = dataset.features, dataset.next_returns, dataset.sigma
+        T = feats.shape[0]
+        t0_, t1_ = row_bounds(train, T, "train")
+        train = slice(t0_, t1_)
+        if valid is not None:
+            valid = slice(*row_bounds(valid, T, "valid"))
         ok = dataset.valid_mask()
         tr_ok = ok.copy()
-        tr_ok[max(train.stop - 1, 0):] = False  # r_{t+1} of the last row lies past the window
-        win = self._windows(feats, nxt, sig, tr_ok, train.start or 0, train.stop)
+        tr_ok[max(t1_ - 1, 0):] = False  # r_{t+1} of the last row lies past the window
+        win = self._windows(feats, nxt, sig, tr_ok, t0_, t1_)
         if int(win.mask.sum()) < 2:
             raise ValueError(
-                f"training window rows {train.start}:{train.stop} hold fewer than 2 valid "
+                f"training window rows {t0_}:{t1_} hold fewer than 2 valid "
                 "(asset, time) pairs; widen the window or check the features' warm-up"
             )
         self.n_features_in_ = feats.shape[-1]
         self.feature_names_in_ = tuple(dataset.feature_names)
-        self.training_window_ = (int(train.start or 0), int(train.stop),
+        self.training_window_ = (t0_, t1_,
                                  int(valid.start) if valid is not None else -1,
                                  int(valid.stop) if valid is not None else -1)
         net = self._build_network(self.n_features_in_).to(dev)
@@ -342,6 +375,7 @@ class SequenceModel(EstimatorParams):
         n = win.x.shape[0]
         self.history_: list[dict[str, float]] = []
         best_state, best_score, best_epoch, bad = None, -np.inf, 0, 0
+        diverged = 0
         bar = tqdm(range(1, self.epochs + 1), desc=f"{type(self).__name__} epochs",
                    disable=not self.progress, leave=False)
         for epoch in bar:
@@ -362,6 +396,21 @@ class SequenceModel(EstimatorParams):
                 nn.utils.clip_grad_norm_(net.parameters(), float(self.max_grad_norm))
                 opt.step()
                 losses.append(float(loss.detach()))
+                if not math.isfinite(losses[-1]) or not all(
+                        bool(torch.isfinite(p).all()) for p in net.parameters()):
+                    diverged = epoch
+                    break
+            if diverged:
+                if best_state is None:
+                    raise ValueError(
+                        f"{type(self).__name__} training diverged at epoch {epoch} (non-finite "
+                        f"loss or weights) before any epoch scored a finite validation Sharpe; "
+                        f"lower lr (got {self.lr!r}) or check the inputs")
+                warnings.warn(
+                    f"{type(self).__name__} training diverged at epoch {epoch} (non-finite "
+                    f"loss or weights); keeping the best epoch so far ({best_epoch})",
+                    RuntimeWarning, stacklevel=2)
+                break
             self.network_ = net
             score = float("nan")
             if valid is not None:
@@ -415,7 +464,8 @@ class SequenceModel(EstimatorParams):
         features : numpy.ndarray, shape (T, N, F)
             Inputs in the order of ``feature_names_in_`` (row 0 is the window origin).
         rows : slice, optional
-            Only these rows are computed (others are 0); context before them is read.
+            Only these rows are computed (others are 0), read as ``features[rows]``
+            (``slice(-100, None)``: the last 100); context before them is read.
 
         Returns
         -------
@@ -425,12 +475,12 @@ class SequenceModel(EstimatorParams):
         Raises
         ------
         ValueError
-            If the model is not fitted or ``features`` has the wrong shape.
+            If the model is not fitted, ``features`` has the wrong shape or ``rows`` is not
+            a slice with step 1.
         """
         features = self._check_fitted(features)
         T, N, _ = features.shape
-        rows = rows or slice(0, T)
-        start, stop = rows.start or 0, min(rows.stop if rows.stop is not None else T, T)
+        start, stop = row_bounds(slice(None) if rows is None else rows, T)
         inp = np.isfinite(features).all(axis=-1)
         dummy = np.zeros((T, N))
         win = self._windows(features, dummy, np.ones((T, N)), inp, start, stop)
