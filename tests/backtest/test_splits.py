@@ -57,6 +57,13 @@ def test_split_hand_case():
     n_valid = int(np.ceil(0.1 * s))
     assert sp.valid == slice(s - 5 - n_valid, s - 5)
     assert sp.train == slice(0, s - 10 - n_valid)
+    # no validation tail: one embargo between train and test
+    no_valid = walk_forward_splits(index, test_years=1, min_train_years=2, valid_fraction=0.0,
+                                   embargo=5)[0]
+    assert no_valid.train == slice(0, s - 5) and no_valid.valid == slice(s - 5, s - 5)
+    # a history starting in mid-January counts that year whole: first test year 2000 + 2
+    late = walk_forward_splits(index[10:], test_years=1, min_train_years=2)
+    assert index[10].month == 1 and late[0].test_start.year == 2002
 
 
 def test_split_errors():

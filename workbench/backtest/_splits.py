@@ -55,17 +55,22 @@ def walk_forward_splits(
 ) -> list[Split]:
     """Expanding-window walk-forward splits over calendar-year test blocks.
 
-    The first test block starts on 1 January of the first calendar year ``Y0`` such that ``Jan 1 Y0
-    >= index[0] + min_train_years years``. Block ``k`` covers the calendar years ``[Y0 + k *
-    test_years, Y0 + (k + 1) * test_years)`` (the last block is cut at ``index[-1]``); blocks
-    without bars are skipped. So the test blocks tile every bar from the first test start to the
-    end, without overlap. For a block starting at bar ``s`` (the pre-test window is ``[0, s)``)::
+    The first test block starts on 1 January of ``Y0 = year(index[0]) + min_train_years``, plus one
+    year unless ``index[0]`` falls in January: a history that starts in January counts that year
+    whole (a daily index starts on the year's first trading day, Jan 2-4 or later, so the first
+    pre-test window may fall a few days short of ``min_train_years`` years). Block ``k`` covers
+    the calendar years ``[Y0 + k * test_years, Y0 + (k + 1) * test_years)`` (the last block is
+    cut at ``index[-1]``); blocks without bars are skipped. So the test blocks tile every bar from
+    the first test start to the end, without overlap. For a block starting at bar ``s`` (the
+    pre-test window is ``[0, s)``)::
 
         n_valid = ceil(valid_fraction * s)
         valid   = [s - embargo - n_valid, s - embargo)
         train   = [0, s - 2 * embargo - n_valid)
 
-    i.e. ``embargo`` bars are dropped between train and valid and between valid and test.
+    i.e. ``embargo`` bars are dropped between train and valid and between valid and test. Without a
+    validation tail (``n_valid = 0``) one embargo separates train and test: ``train = [0, s -
+    embargo)``.
 
     Parameters
     ----------
