@@ -109,3 +109,18 @@ def test_gross_cap_property(xs, ss, cap):
     w_free = portfolio_weights(np.array([xs]), np.array([ss]))
     # the cap only rescales: signs and proportions are kept
     assert np.all(np.sign(w) == np.sign(w_free))
+
+
+def test_dataframes_with_different_labels_are_refused():
+    idx = pd.date_range("2020-01-01", periods=5, freq="D", tz="UTC")
+    x = pd.DataFrame({"A": [1.0] * 5, "B": [-1.0] * 5}, index=idx)
+    sigma = pd.DataFrame({"A": [0.1] * 5, "B": [0.5] * 5}, index=idx)
+    w = vol_target_weights(x, sigma)  # aligned: A gets 0.15 / 0.1
+    assert w["A"].iloc[0] == pytest.approx(1.5) and w["B"].iloc[0] == pytest.approx(-0.3)
+    with pytest.raises(ValueError, match=r"sigma and positions have different columns .* "
+                                         r"sigma.reindex_like\(positions\)"):
+        vol_target_weights(x, sigma[["B", "A"]])
+    with pytest.raises(ValueError, match="sigma and positions have different index"):
+        portfolio_weights(x, sigma.set_axis(idx + pd.Timedelta(days=1)))
+    # arrays carry no labels: read in the given order
+    assert vol_target_weights(x, sigma[["B", "A"]].to_numpy())["A"].iloc[0] == pytest.approx(0.3)

@@ -61,3 +61,6 @@ def test_bad_inputs(panel):
         compare_strategies(pos, close, sigma, rows=np.zeros(len(close), bool))
     with pytest.raises(ValueError, match="close must be a pandas.DataFrame of close prices"):
         compare_strategies(pos, close.to_numpy(), sigma)
+    sig = pd.DataFrame(sigma, index=close.index, columns=close.columns)
+    with pytest.raises(ValueError, match="sigma and close have different columns"):
+        compare_strategies(pos, close, sig[["C", "B", "A"]])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._validation import as_2d, check_same_shape, valid_sigma, wrap
+from ._validation import as_2d, check_same_labels, check_same_shape, valid_sigma, wrap
 
 __all__ = ["long_only", "macd_baseline", "macd_response", "tsmom"]
 
@@ -61,7 +61,8 @@ def long_only(
     Raises
     ------
     ValueError
-        If ``close`` has a non-positive or infinite price, or ``sigma`` has a different shape.
+        If ``close`` has a non-positive or infinite price, or ``sigma`` has a different shape
+        (or, both DataFrames, different labels).
 
     Notes
     -----
@@ -71,8 +72,9 @@ def long_only(
     _check_prices(c)
     ok = np.isfinite(c)
     if sigma is not None:
-        s, _ = as_2d(sigma, "sigma")
+        s, fs = as_2d(sigma, "sigma")
         check_same_shape(close=c, sigma=s)
+        check_same_labels(close=frame, sigma=fs)
         ok &= valid_sigma(s)
     return wrap(ok.astype(np.float64), frame)
 

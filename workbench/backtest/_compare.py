@@ -12,7 +12,7 @@ import pandas as pd
 from ._engine import BacktestResult, run_backtest
 from ._metrics import performance_metrics
 from ._sizing import portfolio_weights
-from ._validation import close_frame
+from ._validation import check_same_labels, close_frame
 
 if TYPE_CHECKING:
     from workbench.data import Bars
@@ -92,7 +92,8 @@ def compare_strategies(
     ------
     ValueError
         If ``close`` is neither a DataFrame nor a Bars, a positions array does not have the
-        shape of ``close``, or no row is selected.
+        shape of ``close``, a ``sigma`` DataFrame has labels other than ``close``'s, or no row
+        is selected.
     """
     close = close_frame(close)
     T, N = close.shape
@@ -101,6 +102,8 @@ def compare_strategies(
         sel[rows] = True
     if not sel.any():
         raise ValueError("rows selects no timestamps to backtest")
+    if isinstance(sigma, pd.DataFrame):
+        check_same_labels(close=close, sigma=sigma)
     sigma = np.asarray(sigma, dtype=np.float64)
     close_sel = close.loc[sel]
     results: dict[tuple[float, str], BacktestResult] = {}

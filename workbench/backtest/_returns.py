@@ -10,7 +10,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._validation import as_2d, check_nonnegative, check_positive, check_same_shape, valid_sigma
+from ._validation import (
+    as_2d,
+    check_nonnegative,
+    check_positive,
+    check_same_labels,
+    check_same_shape,
+    valid_sigma,
+)
 
 __all__ = ["StrategyReturns", "next_returns", "strategy_returns", "turnover"]
 
@@ -100,7 +107,8 @@ def strategy_returns(
     Raises
     ------
     ValueError
-        If shapes differ, ``target_vol`` <= 0, ``cost_bps`` < 0, or ``positions`` is infinite.
+        If shapes differ (or two DataFrames have different labels), ``target_vol`` <= 0,
+        ``cost_bps`` < 0, or ``positions`` is infinite.
 
     Notes
     -----
@@ -108,10 +116,11 @@ def strategy_returns(
     """
     check_positive(target_vol, "target_vol")
     check_nonnegative(cost_bps, "cost_bps")
-    x, _ = as_2d(positions, "positions")
-    s, _ = as_2d(sigma, "sigma")
-    r, _ = as_2d(next_returns, "next_returns")
+    x, fx = as_2d(positions, "positions")
+    s, fs = as_2d(sigma, "sigma")
+    r, fr = as_2d(next_returns, "next_returns")
     check_same_shape(positions=x, sigma=s, next_returns=r)
+    check_same_labels(positions=fx, sigma=fs, next_returns=fr)
     if np.isinf(x).any():
         raise ValueError("positions must not contain infinite values")
     present = valid_sigma(s)

@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._validation import as_2d, check_positive, check_same_shape, valid_sigma, wrap
+from ._validation import (
+    as_2d,
+    check_positive,
+    check_same_labels,
+    check_same_shape,
+    valid_sigma,
+    wrap,
+)
 
 __all__ = ["portfolio_weights", "vol_target_weights"]
 
@@ -45,14 +52,15 @@ def vol_target_weights(
     Raises
     ------
     ValueError
-        If shapes differ, ``target_vol`` or ``max_weight`` is not a positive finite number, or
-        ``positions`` has an infinite value.
+        If shapes differ (or two DataFrames have different labels), ``target_vol`` or
+        ``max_weight`` is not a positive finite number, or ``positions`` has an infinite value.
     """
     check_positive(target_vol, "target_vol")
     check_positive(max_weight, "max_weight", allow_none=True)
     x, frame = as_2d(positions, "positions")
-    s, _ = as_2d(sigma, "sigma")
+    s, fs = as_2d(sigma, "sigma")
     check_same_shape(positions=x, sigma=s)
+    check_same_labels(positions=frame, sigma=fs)
     if np.isinf(x).any():
         raise ValueError("positions must not contain infinite values")
     ok = valid_sigma(s) & np.isfinite(x)
@@ -98,7 +106,8 @@ def portfolio_weights(
     Raises
     ------
     ValueError
-        If shapes differ or ``target_vol`` / ``max_gross`` is not a positive finite number.
+        If shapes differ (or two DataFrames have different labels), or ``target_vol`` /
+        ``max_gross`` is not a positive finite number.
     """
     check_positive(max_gross, "max_gross", allow_none=True)
     w_df = vol_target_weights(positions, sigma, target_vol=target_vol)

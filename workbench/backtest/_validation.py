@@ -89,6 +89,28 @@ def check_same_shape(**arrays: np.ndarray) -> None:
             )
 
 
+def check_same_labels(**frames: pd.DataFrame | None) -> None:
+    """Raise ValueError unless the named DataFrames (None: not a DataFrame) share their labels.
+
+    Panels are combined cell by cell in their row and column order, so two DataFrames with
+    the same shape but reordered or different symbols or timestamps would silently mix assets
+    or dates. Arrays carry no labels and are not checked.
+    """
+    items = [(name, f) for name, f in frames.items() if f is not None]
+    if not items:
+        return
+    first_name, first = items[0]
+    for name, f in items[1:]:
+        for axis, a, b in (("columns", first.columns, f.columns), ("index", first.index, f.index)):
+            if not a.equals(b):
+                diff = [str(v) for v in b if v not in a][:3] or [str(v) for v in b[:3]]
+                raise ValueError(
+                    f"{name} and {first_name} have different {axis} (e.g. {name} has "
+                    f"{', '.join(diff)}; the order matters too): align them first, e.g. "
+                    f"{name}.reindex_like({first_name})"
+                )
+
+
 def check_positive(value: float | None, name: str, allow_none: bool = False) -> None:
     """Raise ValueError unless ``value`` is a finite number > 0 (or None when allowed)."""
     if value is None and allow_none:
