@@ -28,8 +28,12 @@ def test_long_only_keeps_frame_and_rejects_bad_price():
     df = pd.DataFrame({"a": [1.0, 2.0]}, index=idx)
     out = long_only(df)
     assert isinstance(out, pd.DataFrame) and out.index.equals(idx)
-    with pytest.raises(ValueError, match="close"):
+    with pytest.raises(ValueError, match=r"close must be > 0 where present; got -2.0 at row 1, "
+                                         r"column 0"):
         long_only(np.array([[1.0], [-2.0]]))
+    with pytest.raises(ValueError, match=r"close must not be infinite; got inf at "
+                                         r"2020-01-02 00:00:00\+00:00, symbol 'a'"):
+        tsmom(df.where(df < 2, np.inf))
 
 
 def test_tsmom_hand_case():

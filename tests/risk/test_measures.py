@@ -145,6 +145,9 @@ def test_empty_and_all_nan_errors():
         drawdown_series(np.array([np.nan]))
     with pytest.raises(ValueError, match="method"):
         var_parametric(SAMPLE, 0.95, method="student")
+    for f in (var_historical, max_drawdown):
+        with pytest.raises(ValueError, match="returns must be numeric .* got list"):
+            f(["a", 0.01])
 
 
 def test_drawdown_and_time_under_water_hand_case():

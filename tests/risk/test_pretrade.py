@@ -90,6 +90,9 @@ def test_missing_or_nan_bar_age_is_rejected():
     assert v.reasons == ("no bar age for AAA: data freshness unknown",)
     (v,) = run([order("AAA", 10)], bar_age_s={"AAA": math.nan})
     assert v.reasons == ("no bar age for AAA: data freshness unknown",)
+    (v,) = run([order("AAA", 10)], bar_age_s={"AAA": -100.0})  # clocks disagree
+    assert v.reasons == ("bar age for AAA is negative (-100.0 s): the bar is stamped after the "
+                         "clock that measures its age; data freshness unknown",)
 
 
 def test_missing_and_invalid_price():

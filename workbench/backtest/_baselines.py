@@ -26,17 +26,16 @@ __all__ = ["long_only", "macd_baseline", "macd_response", "tsmom"]
 _MACD_RESPONSE_SCALE = 0.89
 
 
-def _check_prices(close: np.ndarray, name: str = "close") -> None:
-    finite = np.isfinite(close)
-    bad = finite & (close <= 0)
-    if bad.any():
-        t, j = np.argwhere(bad)[0]
-        raise ValueError(
-            f"{name} must be > 0 where present; got {close[t, j]!r} at row {t}, column {j}"
-        )
-    if np.isinf(close).any():
-        t, j = np.argwhere(np.isinf(close))[0]
-        raise ValueError(f"{name} must not be infinite; got {close[t, j]!r} at row {t}, column {j}")
+def _check_prices(close: np.ndarray, frame: pd.DataFrame | None = None,
+                  name: str = "close") -> None:
+    """Raise ValueError at the first finite price <= 0 or infinite price, naming its cell."""
+    for bad, rule in ((np.isfinite(close) & (close <= 0), "must be > 0 where present"),
+                      (np.isinf(close), "must not be infinite")):
+        if bad.any():
+            t, j = np.argwhere(bad)[0]
+            where = (f"{frame.index[t]}, symbol {frame.columns[j]!r}" if frame is not None
+                     else f"row {t}, column {j}")
+            raise ValueError(f"{name} {rule}; got {float(close[t, j])!r} at {where}")
 
 
 def long_only(
@@ -69,7 +68,7 @@ def long_only(
     Source: Lim, Zohren and Roberts (2019), baseline "Long Only", ``X_t = 1``.
     """
     c, frame = as_2d(close, "close")
-    _check_prices(c)
+    _check_prices(c, frame)
     ok = np.isfinite(c)
     if sigma is not None:
         s, fs = as_2d(sigma, "sigma")
@@ -112,7 +111,7 @@ def tsmom(close: np.ndarray | pd.DataFrame, lookback: int = 252) -> np.ndarray |
     if isinstance(lookback, bool) or not isinstance(lookback, (int, np.integer)) or lookback < 1:
         raise ValueError(f"lookback must be an integer >= 1, got {lookback!r}")
     c, frame = as_2d(close, "close")
-    _check_prices(c)
+    _check_prices(c, frame)
     out = np.zeros_like(c)
     for j in range(c.shape[1]):
         rows = np.flatnonzero(np.isfinite(c[:, j]))

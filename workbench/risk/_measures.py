@@ -39,12 +39,22 @@ __all__ = [
 _METHODS = ("gaussian", "cornish_fisher")
 
 
-def _returns(returns: np.ndarray | pd.Series, name: str = "returns") -> np.ndarray:
-    r = np.asarray(returns, dtype=np.float64)
+def _float_1d(returns: np.ndarray | pd.Series, name: str = "returns") -> np.ndarray:
+    """``returns`` as a float64 (T,) array; ValueError if not numeric, not 1-D or infinite."""
+    try:
+        r = np.asarray(returns, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric (simple returns), got "
+                         f"{getattr(returns, 'dtype', type(returns).__name__)}: {exc}") from None
     if r.ndim != 1:
         raise ValueError(f"{name} must have shape (T,), got shape {r.shape}")
     if np.isinf(r).any():
         raise ValueError(f"{name} must not contain infinite values")
+    return r
+
+
+def _returns(returns: np.ndarray | pd.Series, name: str = "returns") -> np.ndarray:
+    r = _float_1d(returns, name)
     r = r[~np.isnan(r)]
     if r.size == 0:
         raise ValueError(f"{name} is empty or all-NaN")
@@ -344,13 +354,9 @@ def cvar_monte_carlo(
 
 
 def _equity(returns: np.ndarray | pd.Series) -> np.ndarray:
-    r = np.asarray(returns, dtype=np.float64)
-    if r.ndim != 1:
-        raise ValueError(f"returns must have shape (T,), got shape {r.shape}")
+    r = _float_1d(returns)
     if r.size == 0 or np.isnan(r).all():
         raise ValueError("returns is empty or all-NaN")
-    if np.isinf(r).any():
-        raise ValueError("returns must not contain infinite values")
     return np.cumprod(np.where(np.isnan(r), 1.0, 1.0 + r))
 
 

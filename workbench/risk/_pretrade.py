@@ -194,7 +194,8 @@ def check_orders(
     Checks, for an order of ``qty`` shares of ``symbol`` valued at ``price = prices[symbol]``:
 
     - price: ``prices[symbol]`` must exist, be finite and > 0; quantity must be finite.
-    - stale data: ``bar_age_s[symbol] <= stale_after_s`` (a missing or NaN age is rejected).
+    - stale data: ``0 <= bar_age_s[symbol] <= stale_after_s`` (a missing, NaN or negative age
+      is rejected: a bar stamped after the clock means the clocks disagree).
     - order notional: ``|qty| * price <= max_order_notional`` (for every order, reducing or not).
     - position notional: ``|(position + qty) * price| <= max_position_notional``.
     - gross exposure: ``sum_i |position_i * price_i| / equity <= max_gross_exposure`` after the
@@ -291,6 +292,9 @@ def check_orders(
         age = ages.get(sym)
         if age is None or math.isnan(age):
             reasons.append(f"no bar age for {sym}: data freshness unknown")
+        elif age < 0.0:
+            reasons.append(f"bar age for {sym} is negative ({age:,.1f} s): the bar is stamped "
+                           "after the clock that measures its age; data freshness unknown")
         elif _over(age, limits.stale_after_s):
             reasons.append(
                 f"stale data for {sym}: last bar {age:,.1f} s old > max "
