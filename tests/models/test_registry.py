@@ -1,12 +1,21 @@
+import hashlib
 import importlib
 import json
 import pickle
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from workbench.models import DeepMomentumLSTM, _registry, load_model, read_card, save_model
+from workbench.models import (
+    BoostedTreesModel,
+    DeepMomentumLSTM,
+    _registry,
+    load_model,
+    read_card,
+    save_model,
+)
 
 from .conftest import synthetic_dataset
 
@@ -141,7 +150,7 @@ def test_ensemble_round_trip(method, second, lstm, ds, tmp_path):
 # -- the card --------------------------------------------------------------------------
 def test_card_holds_provenance(saved_lstm, lstm, ds):
     card = read_card(saved_lstm)
-    assert card["format"] == "workbench-model/1"
+    assert card["format"] == "workbench-model/2"
     assert card["class"] == "workbench.models._lstm.DeepMomentumLSTM"
     assert card["params"] == lstm.get_params()
     assert card["feature_names"] == list(ds.feature_names)
@@ -158,8 +167,6 @@ def test_card_holds_provenance(saved_lstm, lstm, ds):
     assert card["versions"]["torch"] == torch.__version__
     assert card["created"].endswith("+00:00")
     assert card["trial"] == 17
-    import hashlib
-
     digest = hashlib.sha256((saved_lstm / "weights.safetensors").read_bytes()).hexdigest()
     assert card["weights_sha256"] == digest
 
@@ -213,15 +220,24 @@ def test_feature_mismatch_is_an_error(saved_lstm, names, match):
 
 # -- tampering and corruption ----------------------------------------------------------
 def _copy(src, dst):
-    import shutil
-
     shutil.copytree(src, dst)
     return dst
 
 
-def _edit_card(path, **changes):
+def _card_sha256(card):
+    """The card's own digest: SHA-256 of its canonical JSON without ``card_sha256``."""
+    body = {k: v for k, v in card.items() if k != "card_sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                           allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _edit_card(path, *, rehash=True, **changes):
+    """Edit ``card.json``; ``rehash`` recomputes its digest, as a deliberate editor could."""
     card = json.loads((path / "card.json").read_text())
     card.update(changes)
+    if rehash:
+        card["card_sha256"] = _card_sha256(card)
     (path / "card.json").write_text(json.dumps(card))
 
 
@@ -255,14 +271,13 @@ def test_tampered_weights_fail_the_checksum(saved_lstm, tmp_path):
     raw = bytearray((path / "weights.safetensors").read_bytes())
     raw[-1] ^= 0xFF  # flip the bits of the last byte of one tensor
     (path / "weights.safetensors").write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"weights\.safetensors is corrupt or was modified: "
-                                         "its sha256"):
+    with pytest.raises(ValueError, match=r"weights\.safetensors is corrupt or was modified "
+                                         r"after saving: its sha256 is [0-9a-f]{12}\.\.\., "
+                                         r"weights_sha256 in the card records"):
         load_model(path)
 
 
 def test_corrupt_and_missing_files_are_named(saved_lstm, tmp_path):
-    import hashlib
-
     # garbage weights whose digest was also put in the card: the parser names the file
     path = _copy(saved_lstm, tmp_path / "garbage")
     (path / "weights.safetensors").write_bytes(b"not a safetensors file")
@@ -288,6 +303,145 @@ def test_corrupt_and_missing_files_are_named(saved_lstm, tmp_path):
     path = _copy(saved_lstm, tmp_path / "params")
     _edit_card(path, params={**read_card(saved_lstm)["params"], "hidden_size": 9})
     with pytest.raises(ValueError, match="cannot restore .*DeepMomentumLSTM"):
+        load_model(path)
+
+
+# -- integrity: the card, every file and every member are hashed -----------------------
+def _tiny(name, ds, **kw):
+    cls = getattr(importlib.import_module("workbench.models"), name)
+    return cls(**{**MEMBER_KWARGS[name], **kw}).fit(ds, TRAIN, VALID)
+
+
+def test_card_records_the_digest_of_its_own_content(saved_lstm):
+    card = json.loads((saved_lstm / "card.json").read_text())
+    assert card["format"] == "workbench-model/2"
+    assert card["card_sha256"] == _card_sha256(card)
+    assert read_card(saved_lstm)["card_sha256"] == card["card_sha256"]
+
+
+def test_edited_card_params_are_refused(ds, tmp_path):
+    from workbench.models import MomentumTransformer
+
+    model = _tiny("MomentumTransformer", ds, epochs=1)
+    path = save_model(model, tmp_path / "tf")
+    loaded = load_model(path)  # untouched: identical predictions
+    assert type(loaded) is MomentumTransformer
+    _assert_same_predictions(model, loaded, ds)
+    card = json.loads((path / "card.json").read_text())
+    card["params"]["burn_in"] = 5  # a valid value that changes the predictions
+    (path / "card.json").write_text(json.dumps(card))
+    msg = r"tf/card\.json was modified after saving: its card_sha256 records [0-9a-f]{12}"
+    with pytest.raises(ValueError, match=msg):
+        load_model(path)
+    with pytest.raises(ValueError, match=msg):
+        read_card(path)
+
+
+@pytest.fixture(scope="module")
+def small_trees(ds):
+    # 20 trees: the LightGBM model text (about 40 kB) is stored inline in the card
+    return BoostedTreesModel(n_estimators=20, num_leaves=15, min_child_samples=20, seed=3,
+                             progress=False).fit(ds, TRAIN, VALID)
+
+
+@pytest.mark.parametrize("edit", ["same_length", "malformed"])
+def test_edited_inline_booster_is_refused_before_lightgbm_parses_it(
+        edit, small_trees, ds, tmp_path, monkeypatch):
+    import lightgbm
+
+    path = save_model(small_trees, tmp_path / "trees")
+    _assert_same_predictions(small_trees, load_model(path), ds)
+    card = json.loads((path / "card.json").read_text())
+    assert card["state_files"] == {} and "booster" in card["state"]
+    text = card["state"]["booster"]
+    i = text.index("leaf_value=") + len("leaf_value=")
+    if edit == "same_length":  # one digit of the first leaf value changed
+        j = next(k for k in range(i, len(text)) if text[k].isdigit())
+        text = text[:j] + str((int(text[j]) + 1) % 10) + text[j + 1:]
+        assert len(text) == len(card["state"]["booster"])
+    else:  # LightGBM aborts the whole process (SIGABRT) when it parses this
+        text = text.replace("leaf_value=", "leaf_value=5", 1)
+    card["state"]["booster"] = text
+    (path / "card.json").write_text(json.dumps(card))
+
+    def no_lightgbm(*a, **k):
+        raise AssertionError("a tampered booster text must not reach LightGBM")
+
+    monkeypatch.setattr(lightgbm, "Booster", no_lightgbm)
+    with pytest.raises(ValueError, match=r"trees/card\.json was modified after saving"):
+        load_model(path)
+
+
+def test_swapped_or_edited_ensemble_member_is_refused(lstm, ds, tmp_path, monkeypatch):
+    from workbench.models import Ensemble
+
+    ens = Ensemble({"lstm": lstm, "lin": _tiny("LinearModel", ds, epochs=1)},
+                   method="equal").fit(ds, VALID)
+    path = save_model(ens, tmp_path / "ens")
+    card = read_card(path)
+    assert card["members_sha256"] == {
+        n: read_card(path / "members" / n)["card_sha256"] for n in ("lstm", "lin")}
+    # the member folder replaced by another, self-consistent save of the same class
+    swapped = _copy(path, tmp_path / "swapped")
+    shutil.rmtree(swapped / "members" / "lstm")
+    save_model(_tiny("DeepMomentumLSTM", ds, epochs=1, seed=4), swapped / "members" / "lstm")
+
+    def no_build(*a, **k):
+        raise AssertionError("no member may be built before the whole save is verified")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(DeepMomentumLSTM, "_registry_restore", classmethod(no_build))
+        with pytest.raises(ValueError, match=r"swapped/members/lstm/card\.json was modified "
+                                             r"after saving: .*members_sha256"):
+            load_model(swapped)
+        # a corrupt later member is found before the first member is built
+        bad = _copy(path, tmp_path / "bad")
+        (bad / "members" / "lin" / "weights.safetensors").write_bytes(b"x")
+        with pytest.raises(ValueError, match=r"lin/weights\.safetensors is corrupt or was "
+                                             "modified after saving"):
+            load_model(bad)
+    # an edited member card fails its own digest
+    edited = _copy(path, tmp_path / "edited")
+    member_card = json.loads((edited / "members" / "lin" / "card.json").read_text())
+    member_card["params"]["burn_in"] = 5
+    (edited / "members" / "lin" / "card.json").write_text(json.dumps(member_card))
+    with pytest.raises(ValueError, match=r"edited/members/lin/card\.json was modified"):
+        load_model(edited)
+    # re-saving over the folder gives a consistent save again
+    save_model(ens, swapped, overwrite=True)
+    _assert_same_predictions(ens, load_model(swapped, feature_names=ds.feature_names), ds)
+
+
+def test_hash_field_cannot_just_be_removed(saved_lstm, tmp_path):
+    path = _copy(saved_lstm, tmp_path / "m")
+    card = json.loads((path / "card.json").read_text())
+    del card["card_sha256"]
+    (path / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match=r"card\.json has no card_sha256"):
+        load_model(path)
+
+
+def test_legacy_card_without_digest_loads_with_a_warning(lstm, ds, tmp_path, caplog):
+    from workbench.models import Ensemble
+
+    ens = Ensemble({"lstm": lstm}, method="equal").fit(ds, VALID)
+    path = save_model(ens, tmp_path / "old")
+    for card_file in (path / "card.json", path / "members" / "lstm" / "card.json"):
+        card = json.loads(card_file.read_text())  # as saved before cards were hashed
+        del card["card_sha256"]
+        card.pop("members_sha256", None)
+        card["format"] = "workbench-model/1"
+        card_file.write_text(json.dumps(card))
+    with caplog.at_level("WARNING", logger="workbench.models.registry"):
+        loaded = load_model(path)
+    _assert_same_predictions(ens, loaded, ds)
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("old/card.json" in m and "workbench-model/1" in m for m in warned), warned
+    assert any("members/lstm/card.json" in m for m in warned), warned
+    assert read_card(path)["format"] == "workbench-model/1"
+    # the files a legacy card records are still checked
+    (path / "members" / "lstm" / "weights.safetensors").write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"lstm/weights\.safetensors is corrupt"):
         load_model(path)
 
 

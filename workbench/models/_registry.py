@@ -9,10 +9,31 @@ A saved model is a folder (DESIGN.md section 4)::
         members/<name>/        an Ensemble only: one full save per member
 
 Loading never unpickles: the card is JSON, tensors come from
-:func:`safetensors.torch.load_file`, large text state is read as UTF-8, and the class
+:func:`safetensors.torch.load`, large text state is read as UTF-8, and the class
 named in the card must be one of :data:`ALLOWED_CLASSES` (resolved with
 :mod:`importlib`), so a tampered card cannot make the loader run arbitrary code.
-Integrity is checked with the SHA-256 digests the card records for every file.
+
+Integrity: every byte that determines the loaded model is covered by a SHA-256 digest
+that :func:`load_model` verifies before anything is parsed by a third-party parser
+(safetensors, LightGBM) or a network is built, raising ``ValueError`` that names the
+file modified after saving:
+
+- the card's own content: ``card_sha256`` is the SHA-256 of the card without that field,
+  as canonical JSON (``json.dumps(card, sort_keys=True, separators=(",", ":"),
+  ensure_ascii=True)`` encoded as UTF-8), so params, inline state (e.g. a LightGBM model
+  under 64 kB), feature names and every digest below are covered;
+- ``weights.safetensors`` (``weights_sha256``) and each ``state.<key>.txt``
+  (``state_files[key]["sha256"]``), whose bytes are read once, hashed and then parsed
+  from those same bytes;
+- for an Ensemble, each member's card (``members_sha256[name]`` is the member card's
+  ``card_sha256``), hence, through it, each member's files and its own members. The
+  whole tree is verified before any member is built.
+
+Cards of the previous format ``workbench-model/1`` (no ``card_sha256``) still load, with
+a warning that their own content is unchecked; their files are checked as before. The
+digests detect modification, they are not a signature: whoever can write the folder can
+recompute them (or rewrite the card as ``workbench-model/1``), so load models only from
+a location you trust.
 """
 
 from __future__ import annotations
@@ -21,12 +42,14 @@ import datetime as _dt
 import hashlib
 import importlib
 import json
+import logging
 import math
 import platform
 import re
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +58,17 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["save_model", "load_model", "read_card", "ALLOWED_CLASSES", "CARD_FORMAT"]
+__all__ = ["save_model", "load_model", "read_card", "ALLOWED_CLASSES", "CARD_FORMAT",
+           "LEGACY_FORMATS"]
 
-#: Format tag written to (and required in) every card.
-CARD_FORMAT = "workbench-model/1"
+_LOG = logging.getLogger("workbench.models.registry")
+
+#: Format tag written to every new card: ``card_sha256`` (and ``members_sha256`` for an
+#: Ensemble) are required.
+CARD_FORMAT = "workbench-model/2"
+#: Older format tags still read: cards without ``card_sha256``/``members_sha256``, whose
+#: own content is not integrity-checked (loading logs a warning).
+LEGACY_FORMATS = ("workbench-model/1",)
 
 #: The only classes :func:`load_model` instantiates: short name -> dotted import path.
 ALLOWED_CLASSES: dict[str, str] = {
@@ -60,6 +90,7 @@ MAX_INLINE_BYTES = 64 * 1024
 _RESERVED = frozenset({
     "format", "class", "params", "feature_names", "n_features", "training_window", "metrics",
     "state", "state_files", "members", "versions", "created", "weights_sha256",
+    "members_sha256", "card_sha256",
 })
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+\-]*$")
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -117,6 +148,25 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _card_digest(card: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a card's canonical JSON, without its ``card_sha256`` field.
+
+    ``card`` is the card as stored (non-finite floats still tagged). Canonical JSON is
+    ``json.dumps(card, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+    allow_nan=False)`` encoded as UTF-8, so whitespace and key order do not matter, any
+    value that reaches the model does.
+    """
+    body = {k: v for k, v in card.items() if k != "card_sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                           allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _short(digest: Any) -> str:
+    """The first 12 hex digits of a recorded digest, for error messages."""
+    return f"{digest[:12]}..." if isinstance(digest, str) else repr(digest)
 
 
 # -- classes -----------------------------------------------------------------------------
@@ -243,7 +293,10 @@ def _default_metrics(model: Any) -> dict[str, Any]:
 
 # -- save --------------------------------------------------------------------------------
 def _write_state_files(folder: Path, meta: dict[str, Any]) -> tuple[dict, dict]:
-    """Move top-level strings > 64 kB of ``meta`` to ``state.<key>.txt`` files."""
+    """Move top-level strings > 64 kB of ``meta`` to ``state.<key>.txt`` files.
+
+    Returns the inline state and ``{key: {"file": name, "sha256": digest}}``.
+    """
     inline: dict[str, Any] = {}
     files: dict[str, dict[str, str]] = {}
     for i, (key, value) in enumerate(meta.items()):
@@ -262,10 +315,11 @@ def _write_state_files(folder: Path, meta: dict[str, Any]) -> tuple[dict, dict]:
 
 
 def _write(model: Any, folder: Path, *, metrics: Mapping[str, Any] | None, dataset: Any,
-           extra: Mapping[str, Any] | None) -> bool:
+           extra: Mapping[str, Any] | None) -> tuple[bool, str]:
     """Write one model (recursively for ensembles) into the existing empty ``folder``.
 
-    Returns whether LightGBM is used by the model or any member.
+    Returns whether LightGBM is used by the model or any member, and the card's
+    ``card_sha256`` (which an ensemble records for each member in ``members_sha256``).
     """
     from safetensors.torch import save_file
 
@@ -287,11 +341,15 @@ def _write(model: Any, folder: Path, *, metrics: Mapping[str, Any] | None, datas
         names = [_check_member_name(n, "ensemble member name") for n in meta["names"]]
         members = _ensemble_members(model, names)
         (folder / MEMBERS_DIR).mkdir()
+        member_digests: dict[str, str] = {}
         for name, member in members.items():
             sub = folder / MEMBERS_DIR / name
             sub.mkdir()
-            uses_lgbm |= _write(member, sub, metrics=None, dataset=dataset, extra=None)
+            member_lgbm, member_digests[name] = _write(member, sub, metrics=None,
+                                                       dataset=dataset, extra=None)
+            uses_lgbm |= member_lgbm
         card["members"] = names
+        card["members_sha256"] = member_digests
 
     fn = getattr(model, "feature_names_in_", None)
     card["feature_names"] = [str(n) for n in fn] if fn is not None else None
@@ -316,9 +374,12 @@ def _write(model: Any, folder: Path, *, metrics: Mapping[str, Any] | None, datas
             raise ValueError(f"extra key {key!r} is reserved or not a str; reserved: "
                              f"{sorted(_RESERVED)}")
         card[key] = _to_json(value, f"extra[{key!r}]")
+    # hash what a loader will parse back, not the in-memory dict
+    digest = _card_digest(json.loads(json.dumps(card, allow_nan=False)))
+    card["card_sha256"] = digest
     text = json.dumps(card, indent=2, allow_nan=False, ensure_ascii=False)
     (folder / CARD_FILE).write_text(text + "\n", encoding="utf-8")
-    return uses_lgbm
+    return uses_lgbm, digest
 
 
 def save_model(model: Any, path: str | Path, *, metrics: Mapping[str, Any] | None = None,
@@ -331,16 +392,22 @@ def save_model(model: Any, path: str | Path, *, metrics: Mapping[str, Any] | Non
     ``state.<key>.txt`` file whose name and SHA-256 the card records; an Ensemble also
     gets ``members/<name>/``, each a full save of one member. Nothing is pickled.
 
-    Card fields: ``format`` (``"workbench-model/1"``), ``class`` (dotted path),
+    Card fields: ``format`` (``"workbench-model/2"``), ``class`` (dotted path),
     ``params`` (constructor hyperparameters), ``feature_names`` (ordered),
     ``n_features``, ``training_window`` (``train_rows``/``valid_rows`` as half-open
     ``[start, stop)`` row indices; with ``dataset`` also ``train_dates``/``valid_dates``,
     the ISO timestamps of the first and last row of each range, ``data_hash`` and
     ``symbols``), ``metrics``, ``state`` (fitted scalars), ``state_files``, ``members``
-    (ensembles), ``versions`` (python, workbench, torch, numpy, safetensors, lightgbm when
-    a trees model is involved), ``created`` (UTC ISO 8601), ``weights_sha256`` and any
-    ``extra`` fields. Non-finite floats are written as ``{"$float": "nan"}`` (and
-    ``"inf"``, ``"-inf"``) so the card is strict JSON; :func:`read_card` decodes them.
+    (ensembles: the names, in order), ``members_sha256`` (ensembles: name -> the member
+    card's ``card_sha256``), ``versions`` (python, workbench, torch, numpy, safetensors,
+    lightgbm when a trees model is involved), ``created`` (UTC ISO 8601),
+    ``weights_sha256`` (SHA-256 of ``weights.safetensors``), any ``extra`` fields and,
+    last, ``card_sha256``: the SHA-256 of the card's canonical JSON without that field
+    (``json.dumps(card, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``,
+    UTF-8). So every byte that determines the model is covered by a digest that
+    :func:`load_model` checks. Non-finite floats are written as ``{"$float": "nan"}``
+    (and ``"inf"``, ``"-inf"``) so the card is strict JSON; :func:`read_card` decodes
+    them.
 
     Writing is atomic: everything goes to a temporary sibling folder that is renamed to
     ``path`` only once complete. With ``overwrite=True`` an existing save is replaced
@@ -430,8 +497,61 @@ def _card_path(path: Path) -> Path:
     return path if path.name == CARD_FILE and path.is_file() else path / CARD_FILE
 
 
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {token}")
+
+
+def _load_card(card_file: Path, expected: str | None = None) -> tuple[dict[str, Any], str]:
+    """Parse ``card_file`` and check its format and its own digest.
+
+    Returns the card as stored (non-finite floats still tagged) and the digest of its
+    content. ``expected`` is the digest an ensemble card records for this (member) card.
+    Raises ``FileNotFoundError`` or ``ValueError`` as :func:`read_card` documents, and
+    ``ValueError`` when the digest differs from ``expected``.
+    """
+    if not card_file.is_file():
+        raise FileNotFoundError(f"no model card: {card_file} does not exist")
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"),
+                          parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{card_file} is corrupt (not valid strict JSON): {exc}") from exc
+    if not isinstance(card, dict):
+        raise ValueError(f"{card_file} is corrupt: expected a JSON object, "
+                         f"got {type(card).__name__}")
+    fmt = card.get("format")
+    if fmt != CARD_FORMAT and fmt not in LEGACY_FORMATS:
+        raise ValueError(f"{card_file} has format {fmt!r}; expected {CARD_FORMAT!r} "
+                         f"(or the older {', '.join(map(repr, LEGACY_FORMATS))})")
+    digest = _card_digest(card)
+    if fmt == CARD_FORMAT:
+        recorded = card.get("card_sha256")
+        if not isinstance(recorded, str):
+            raise ValueError(f"{card_file} has no card_sha256 (its format {fmt!r} requires "
+                             "one): the card was modified after saving")
+        if recorded != digest:
+            raise ValueError(
+                f"{card_file} was modified after saving: its card_sha256 records "
+                f"{_short(recorded)}, its content hashes to {_short(digest)}"
+            )
+    if expected is not None and digest != expected:
+        raise ValueError(
+            f"{card_file} was modified after saving: the ensemble card's members_sha256 "
+            f"records {_short(expected)} for it, the card hashes to {_short(digest)} (a "
+            "different or edited member save)"
+        )
+    if fmt != CARD_FORMAT:
+        _LOG.warning(
+            "%s has the older format %r, without card_sha256: its own content (params, "
+            "inline state, feature names, members) is not integrity-checked, only the "
+            "weights and state files it records; re-save it with save_model to add the "
+            "check", card_file, fmt,
+        )
+    return card, digest
+
+
 def read_card(path: str | Path) -> dict[str, Any]:
-    """Read a saved model's card.
+    """Read a saved model's card, checking the card's own digest.
 
     Parameters
     ----------
@@ -448,22 +568,13 @@ def read_card(path: str | Path) -> dict[str, Any]:
     FileNotFoundError
         If there is no ``card.json``.
     ValueError
-        If ``card.json`` is not valid JSON or not an object, or its ``format`` is not
-        ``"workbench-model/1"``.
+        If ``card.json`` is not valid strict JSON or not an object, its ``format`` is
+        neither ``"workbench-model/2"`` nor one of :data:`LEGACY_FORMATS`, or (format 2)
+        it lacks ``card_sha256`` or its content no longer hashes to it (the card was
+        modified after saving). Files the card names are not checked here; see
+        :func:`load_model`.
     """
-    card_file = _card_path(Path(path))
-    if not card_file.is_file():
-        raise FileNotFoundError(f"no model card: {card_file} does not exist")
-    try:
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{card_file} is corrupt (not valid JSON): {exc}") from exc
-    if not isinstance(card, dict):
-        raise ValueError(f"{card_file} is corrupt: expected a JSON object, "
-                         f"got {type(card).__name__}")
-    if card.get("format") != CARD_FORMAT:
-        raise ValueError(f"{card_file} has format {card.get('format')!r}; "
-                         f"expected {CARD_FORMAT!r}")
+    card, _ = _load_card(_card_path(Path(path)))
     return _from_json(card)
 
 
@@ -488,46 +599,135 @@ def _check_features(card: Mapping[str, Any], feature_names: Any, folder: Path) -
                      + "; ".join(parts))
 
 
+def _read_checked(fpath: Path, what: str, recorded: Any, field: str) -> bytes:
+    """The bytes of ``fpath`` once their SHA-256 matched ``recorded`` (card ``field``)."""
+    if not fpath.is_file():
+        raise FileNotFoundError(f"{what} {fpath} is missing")
+    data = fpath.read_bytes()
+    found = hashlib.sha256(data).hexdigest()
+    if found != recorded:
+        raise ValueError(
+            f"{what} {fpath} is corrupt or was modified after saving: its sha256 is "
+            f"{_short(found)}, {field} in the card records {_short(recorded)}"
+        )
+    return data
+
+
 def _read_state(folder: Path, card: Mapping[str, Any]) -> dict[str, Any]:
     meta = dict(card.get("state") or {})
-    for key, ref in (card.get("state_files") or {}).items():
+    files = card.get("state_files") or {}
+    if not isinstance(files, dict):
+        raise ValueError(f"{folder / CARD_FILE} is corrupt: 'state_files' must be an object")
+    for key, ref in files.items():
         fname = ref.get("file") if isinstance(ref, dict) else None
         if not isinstance(fname, str) or not _SAFE_NAME.match(fname):
             raise ValueError(f"{folder / CARD_FILE} names an invalid state file {fname!r}")
         fpath = folder / fname
-        if not fpath.is_file():
-            raise FileNotFoundError(f"state file {fpath} is missing")
-        if _sha256(fpath) != ref.get("sha256"):
-            raise ValueError(f"state file {fpath} is corrupt: sha256 does not match the card")
-        with open(fpath, encoding="utf-8", newline="") as fh:  # no newline translation
-            meta[key] = fh.read()
+        data = _read_checked(fpath, "state file", ref.get("sha256"),
+                             f"state_files[{key!r}]['sha256']")
+        try:  # no newline translation: the text comes back byte for byte
+            meta[key] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"state file {fpath} is corrupt (not UTF-8): {exc}") from exc
     return meta
 
 
-def _read_tensors(folder: Path, card: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+def _parse_weights(weights: Path, data: bytes) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise FileNotFoundError(f"weights file {weights} is missing")
-    if _sha256(weights) != card.get("weights_sha256"):
-        raise ValueError(f"weights file {weights} is corrupt or was modified: its sha256 "
-                         "does not match weights_sha256 in the card")
     try:
-        return load_file(str(weights), device="cpu")
+        return load(data)
     except SafetensorError as exc:
         raise ValueError(f"weights file {weights} is corrupt: {exc}") from exc
+
+
+@dataclass
+class _Checked:
+    """One saved model whose card and files passed their digests, not yet parsed."""
+
+    folder: Path
+    cls: type
+    params: dict[str, Any]
+    meta: dict[str, Any]
+    weights: bytes
+    members: dict[str, _Checked] | None
+
+
+def _check_tree(folder: Path, feature_names: Sequence[str] | None,
+                expected: str | None = None) -> _Checked:
+    """Verify a saved model folder, recursively for ensembles, before parsing anything.
+
+    Reads the card (own digest, format, class allow-list, features, ``params``), the
+    state files and the weights (each against its recorded SHA-256) and, for an
+    Ensemble, each member folder against ``members_sha256``. Only JSON is parsed here.
+    """
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no saved model at {folder} (not a folder)")
+    card_file = folder / CARD_FILE
+    raw, _ = _load_card(card_file, expected)
+    card = _from_json(raw)
+    dotted = card.get("class")
+    cls = _resolve_class(dotted)
+    if feature_names is not None:
+        _check_features(card, feature_names, folder)
+    params = card.get("params")
+    if not isinstance(params, dict):
+        raise ValueError(f"{card_file} is corrupt: 'params' must be an object")
+    meta = _read_state(folder, card)
+    weights = _read_checked(folder / WEIGHTS_FILE, "weights file",
+                            card.get("weights_sha256"), "weights_sha256")
+    members: dict[str, _Checked] | None = None
+    if _is_ensemble(str(dotted)):
+        names = card.get("members")
+        if not isinstance(names, list):
+            raise ValueError(f"{card_file} is corrupt: 'members' must be a list")
+        digests: dict[str, Any] = {}
+        if raw["format"] == CARD_FORMAT:  # older cards record no member digests
+            recorded = card.get("members_sha256")
+            if not isinstance(recorded, dict) or set(recorded) != set(names):
+                raise ValueError(f"{card_file} is corrupt: 'members_sha256' must map each "
+                                 f"member {names} to its card's sha256")
+            digests = recorded
+        members = {}
+        for name in names:
+            sub = folder / MEMBERS_DIR / _check_member_name(name, "ensemble member name")
+            members[name] = _check_tree(sub, feature_names, digests.get(name))
+    return _Checked(folder, cls, params, meta, weights, members)
+
+
+def _build(checked: _Checked) -> Any:
+    """Parse the verified weights and rebuild the model (members first)."""
+    tensors = _parse_weights(checked.folder / WEIGHTS_FILE, checked.weights)
+    members = None
+    if checked.members is not None:
+        members = {name: _build(sub) for name, sub in checked.members.items()}
+    cls, params, meta = checked.cls, checked.params, checked.meta
+    try:
+        if members is not None:
+            return cls._registry_restore(params, tensors, meta, members)  # type: ignore[attr-defined]
+        return cls._registry_restore(params, tensors, meta)  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"cannot restore {cls.__module__}.{cls.__qualname__} from "
+                         f"{checked.folder}: the card's state, params or weights do not "
+                         f"fit the class ({type(exc).__name__}: {exc})") from exc
 
 
 def load_model(path: str | Path, *, feature_names: Sequence[str] | None = None) -> Any:
     """Load a model saved by :func:`save_model`, without unpickling anything.
 
-    Reads ``card.json``, checks its format, resolves the class through the allow-list
-    :data:`ALLOWED_CLASSES`, checks the SHA-256 of the weights and of each state file,
-    reads tensors with :func:`safetensors.torch.load_file` and rebuilds the model with
-    the class's ``_registry_restore``. An Ensemble's members are loaded first from
-    ``members/<name>/``.
+    First verifies the whole save, parsing nothing but JSON: reads ``card.json``, checks
+    its format and that its canonical JSON (without ``card_sha256``) hashes to
+    ``card_sha256``, resolves the class through the allow-list :data:`ALLOWED_CLASSES`,
+    checks ``feature_names``, reads ``weights.safetensors`` and each ``state.<key>.txt``
+    and checks their SHA-256 against ``weights_sha256`` and ``state_files``; for an
+    Ensemble, does the same for each ``members/<name>/`` and checks that the member
+    card's digest is the one ``members_sha256`` records. Only then are the tensors
+    parsed (:func:`safetensors.torch.load` on the bytes just hashed) and the models
+    rebuilt with the class's ``_registry_restore``, members first. So no edited byte
+    reaches LightGBM, safetensors or a network. A card of the older format
+    ``workbench-model/1`` has no ``card_sha256``: it loads with a logged warning
+    (logger ``workbench.models.registry``), its files still checked.
 
     Parameters
     ----------
@@ -535,7 +735,7 @@ def load_model(path: str | Path, *, feature_names: Sequence[str] | None = None) 
         The model folder.
     feature_names : sequence of str, optional
         The features that will be offered to the model, in order; checked against the
-        card before anything else is loaded.
+        card (and each member's card) before any file other than the card is read.
 
     Returns
     -------
@@ -547,38 +747,12 @@ def load_model(path: str | Path, *, feature_names: Sequence[str] | None = None) 
     FileNotFoundError
         If the folder, its card, weights, a state file or a member folder is missing.
     ValueError
-        If the card is corrupt or of another format, names a class outside the
-        allow-list, a file's SHA-256 does not match the card, the weights cannot be
-        parsed or do not fit the model, or ``feature_names`` differ from the card's
-        (the message lists missing, extra or reordered names).
+        If a card is corrupt or of another format, names a class outside the allow-list,
+        or was modified after saving (its content no longer hashes to its
+        ``card_sha256``, or a member's card is not the one the ensemble recorded), a
+        file's SHA-256 does not match the card (corrupt or modified after saving), the
+        weights cannot be parsed or do not fit the model, or ``feature_names`` differ
+        from the card's (the message lists missing, extra or reordered names). Each
+        message names the file or folder at fault.
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no saved model at {folder} (not a folder)")
-    card = read_card(folder)
-    dotted = card.get("class")
-    cls = _resolve_class(dotted)
-    if feature_names is not None:
-        _check_features(card, feature_names, folder)
-    params = card.get("params")
-    if not isinstance(params, dict):
-        raise ValueError(f"{folder / CARD_FILE} is corrupt: 'params' must be an object")
-    meta = _read_state(folder, card)
-    tensors = _read_tensors(folder, card)
-    members: dict[str, Any] | None = None
-    if _is_ensemble(str(dotted)):
-        names = card.get("members")
-        if not isinstance(names, list):
-            raise ValueError(f"{folder / CARD_FILE} is corrupt: 'members' must be a list")
-        members = {}
-        for name in names:
-            sub = folder / MEMBERS_DIR / _check_member_name(name, "ensemble member name")
-            members[name] = load_model(sub, feature_names=feature_names)
-    try:
-        if members is not None:
-            return cls._registry_restore(params, tensors, meta, members)  # type: ignore[attr-defined]
-        return cls._registry_restore(params, tensors, meta)  # type: ignore[attr-defined]
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"cannot restore {dotted} from {folder}: the card's state, params "
-                         f"or weights do not fit the class ({type(exc).__name__}: {exc})"
-                         ) from exc
+    return _build(_check_tree(Path(path), feature_names))
