@@ -4,7 +4,9 @@ Each metric reproduces ``pd.Series(r).vbt.returns(freq="1D", year_freq="252 days
 ``vectorbt/returns/nb.py``) with the annualisation factor ``periods_per_year``, without importing
 vectorbt. NaN periods are treated exactly as vectorbt does: they are skipped by means and standard
 deviations, count as a zero return when compounding, and *are* counted in the number of periods used
-to annualise the geometric return.
+to annualise the geometric return. Deliberate differences: the starting equity counts as a
+drawdown peak (as in :mod:`workbench.risk`), and the Sharpe and Sortino ratios of a flat series are
+NaN, not ``inf``.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def _max_drawdown(r: np.ndarray) -> float:
     if r.shape[0] == 0:
         return float("nan")
     equity = np.cumprod(np.where(np.isnan(r), 1.0, r + 1.0))
-    return float(np.min(equity / np.maximum.accumulate(equity) - 1.0))
+    peak = np.maximum(np.maximum.accumulate(equity), 1.0)  # the starting equity is a peak
+    return float(np.min(equity / peak - 1.0))
 
 
 def _ratio(num: float, den: float, scale: float) -> float:
@@ -92,9 +95,11 @@ def performance_metrics(
       would rank first).
     - ``Sortino``: ``mean(r) * A / (sqrt(mean(min(r, 0) ** 2)) * sqrt(A))`` (``sortino_ratio``);
       without a negative period ``inf`` for a positive mean and NaN for a mean of 0.
-    - ``max drawdown``: ``min_t(E_t / max_{s<=t} E_s - 1)`` with ``E_t = prod_{s<=t} (1 + r_s)``, a
-      negative fraction (``max_drawdown``; the peak runs from the first period's equity, so a loss
-      in the first period alone is not a drawdown, as in vectorbt).
+    - ``max drawdown``: ``min_t(E_t / P_t - 1)`` with ``E_t = prod_{s<=t} (1 + r_s)`` and ``P_t =
+      max(1, max_{s<=t} E_s)``, a negative fraction. The starting equity 1 counts as a peak, as in
+      :func:`workbench.risk.max_drawdown`, so a loss in the first period is a drawdown (vectorbt's
+      ``max_drawdown`` starts the peak at the first period's equity: the two differ when the
+      curve starts with a loss). Calmar uses this drawdown.
     - ``Calmar``: ``annual return / |max drawdown|`` (``calmar_ratio``; NaN if max drawdown is 0).
     - ``% positive``: ``100 * #(r > 0) / #(non-NaN r)``.
     - ``turnover``: passed through (annualised, see :func:`workbench.backtest.turnover`), NaN if
@@ -124,7 +129,8 @@ def performance_metrics(
     -----
     Source: vectorbt 1.2 ``vectorbt.returns.nb`` (``annualized_return_1d_nb``,
     ``annualized_volatility_1d_nb``, ``sharpe_ratio_1d_nb``, ``sortino_ratio_1d_nb``,
-    ``max_drawdown_1d_nb``, ``calmar_ratio_1d_nb``); tests compare against it.
+    ``max_drawdown_1d_nb``, ``calmar_ratio_1d_nb``); tests compare against it (the drawdown
+    against vectorbt's on the series preceded by a zero return).
     """
     check_positive(periods_per_year, "periods_per_year")
     r = _as_1d(returns)

@@ -384,8 +384,9 @@ def drawdown_series(returns: np.ndarray | pd.Series) -> np.ndarray:
 
     Notes
     -----
-    Unlike vectorbt's ``max_drawdown`` (used by :func:`workbench.backtest.performance_metrics`), the
-    initial equity counts as a peak here; the two differ only when the first period loses.
+    Unlike vectorbt's ``max_drawdown``, the initial equity counts as a peak here (as in
+    :func:`workbench.backtest.performance_metrics`); the two differ when the curve starts with a
+    loss.
     """
     eq = _equity(returns)
     peak = np.maximum(np.maximum.accumulate(eq), 1.0)
