@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from tests.live.helpers import ListFeed, bar_batches
@@ -140,3 +141,105 @@ def test_tighter_risk_limit_changes_the_verdicts(data, tmp_path):
     assert rejected and all("max 1,000" in " ".join(v.reasons) for v in rejected)
     with pytest.raises(ValueError, match="limits must be a RiskLimits"):
         eng.set_limits({"max_order_notional": 1})
+
+
+@pytest.fixture(scope="module")
+def ensemble():
+    """A small fitted ensemble (LSTM + linear, context 32) on the bars of ``data``."""
+    from workbench.data import load_universe
+    from workbench.models import DeepMomentumLSTM, Ensemble, LinearModel, MomentumDataset
+
+    ds = MomentumDataset.from_bars(load_universe("daily", start="2004-01-01",
+                                                 end="2008-12-31"))
+    common = {"seq_len": 16, "burn_in": 16, "epochs": 1, "patience": 1, "seed": 0,
+              "device": "cpu", "progress": False}
+    members = {"lstm": DeepMomentumLSTM(hidden_size=4, **common),
+               "linear": LinearModel(**common)}
+    for m in members.values():
+        m.fit(ds, slice(260, 600), slice(600, 700))
+    return Ensemble(members, method="confidence").fit(ds, slice(600, 700))
+
+
+def test_a_missed_bar_does_not_freeze_the_symbol(data, ensemble, tmp_path):
+    """One missing bar: the symbol is decided again at its next bar, as research does."""
+    from workbench import features as ft
+
+    symbols, batches = data
+    k, sym = 700, "AAPL"
+    j = list(symbols).index(sym)
+    L = ensemble.context_length
+    gap = [list(b) for b in batches[:k + L + 5]]
+    gap[k] = [b for b in gap[k] if b.symbol != sym]
+    eng = LiveEngine(ListFeed(symbols, gap), ensemble, ledger=Ledger(f"sqlite:///{tmp_path}/l.db"),
+                     limits=LIMITS, features="model", min_trade_fraction=0.0)
+    assert eng.context_length == L == 32
+    ups = [eng.step(b) for b in gap]
+    # research: the same bars with the missing close as NaN; non-finite context reads as 0
+    close = np.array([[next((b.close for b in batch if b.symbol == s), np.nan)
+                       for s in symbols] for batch in gap])
+    feats, _ = ft.deep_momentum_features(close)
+    assert not np.isfinite(feats[k, j]).all() and np.isfinite(feats[k + 1, j]).all()
+    assert sym not in ups[k].positions  # no bar: not decided (and not reported as flat)
+    for t in range(k - 3, len(gap)):
+        if t == k:
+            continue
+        ref = ensemble.predict_sequences(feats[t - L + 1:t + 1].transpose(1, 0, 2))
+        got = ups[t].positions
+        assert sym in got, f"{sym} not decided at batch {t} ({t - k} after the missed bar)"
+        live = [s for s in symbols if s in got]
+        np.testing.assert_allclose([got[s] for s in live], ref[[symbols.index(s) for s in live]],
+                                   rtol=1e-5, atol=1e-6)
+    # and it trades: an order at the bar after the gap, filled at the next open
+    assert [v.order.symbol for v in ups[k + 1].verdicts].count(sym) == 1
+    assert [f.symbol for f in ups[k + 2].fills].count(sym) == 1
+    eng.close()
+
+
+def test_positions_report_only_decided_symbols(data, tmp_path):
+    symbols, batches = data
+    eng = _engine(symbols, batches, f"sqlite:///{tmp_path}/l.db", features="model")
+    ups = [eng.step(b) for b in batches[:1000]]
+    # the MACD baseline needs ~250 bars of history: before that no symbol is decided
+    assert not ups[10].positions
+    assert all(u.positions.keys() <= {b.symbol for b in u.bars} for u in ups)
+    assert ups[-1].positions.keys() == set(symbols)
+    assert all(-1 <= v <= 1 for v in ups[-1].positions.values())
+
+
+def test_restart_refuses_a_ledger_holding_untraded_symbols(data, tmp_path):
+    symbols, batches = data
+    url = f"sqlite:///{tmp_path}/l.db"
+    first = _engine(symbols, batches, url)
+    for b in batches[:420]:
+        first.step(b)
+    held = {s for s, q in first.book.items() if q}
+    pending = {o.symbol for o in first.broker.pending()}
+    assert {"AAPL", "MSFT"} <= held and pending  # the MACD baseline holds them by now
+    first.ledger.close()
+    kept = ["SP500", "NASDAQ"]
+    ledger = Ledger(url)
+    with pytest.raises(ValueError) as err:
+        LiveEngine(ListFeed(kept, []), None, ledger=ledger)
+    msg = str(err.value)
+    for s in sorted((held | pending) - set(kept)):
+        assert repr(s) in msg
+    assert "'SP500'" not in msg.split("symbols=")[0]  # only the untraded ones are named
+    assert "Trade them too" in msg and "new ledger" in msg
+    # the same ledger with every held symbol traded resumes as before
+    again = LiveEngine(ListFeed(symbols, batches), None, ledger=ledger)
+    assert {k: v for k, v in again.book.items() if v} == ledger.positions()
+    again.prices.update(first.prices)
+    assert again.equity() == pytest.approx(ledger.equity(first.prices), rel=1e-12)
+    assert again.equity() == pytest.approx(first.equity(), rel=1e-12)
+
+
+def test_restart_refuses_open_orders_in_untraded_symbols(tmp_path):
+    from workbench.live import Order
+
+    ledger = Ledger(f"sqlite:///{tmp_path}/l.db")
+    ledger.commit_bar(D := 86_400 * 10**9, new_orders=[
+        Order(order_id=f"{D}-ZZZ", ts=D, symbol="ZZZ", qty=5.0, ref_price=10.0)])
+    with pytest.raises(ValueError, match=r"holds 'ZZZ' \(open order\): symbol\(s\) this "
+                                         r"engine does not trade"):
+        LiveEngine([], None, symbols=["A"], ledger=ledger)
+    assert LiveEngine([], None, symbols=["A", "ZZZ"], ledger=ledger).broker.pending()

@@ -74,7 +74,10 @@ class EngineUpdate:
     bars : list of Bar
         Accepted bars.
     positions : dict
-        Model positions in [-1, 1] per symbol decided at this batch (empty in warm-up).
+        Model positions in [-1, 1] of the symbols decided at this batch: those with a
+        bar at ``ts`` whose current feature row and ex-ante volatility are finite
+        (volatility > 0). A symbol left out was not decided (its book position is
+        unchanged); empty in warm-up.
     fills : list of Fill
     verdicts : list of workbench.risk.Verdict
         Pre-trade verdicts of this batch's orders.
@@ -117,7 +120,10 @@ class LiveEngine:
     the previous batch's orders at this bar's open -> :class:`workbench.features.
     FeatureStream` (the full OHLCV catalogue plus the model inputs) -> the ensemble
     through :class:`workbench.models.InferenceEngine` on the last ``context_length``
-    feature rows of every symbol -> vol-targeted target positions
+    feature rows of every symbol (a symbol is decided when it has a bar and its current
+    feature row and ex-ante volatility are finite, volatility > 0; earlier non-finite
+    rows of its window read as 0, as in research's ``SequenceModel.predict``)
+    -> vol-targeted target positions
     ``w = X * target_vol / sigma / n`` (``n`` symbols with a bar; gross capped at
     ``max_gross``) -> orders for the difference -> :func:`workbench.risk.check_orders`
     -> the approved orders go to the :class:`PaperBroker`, everything to the
@@ -138,8 +144,9 @@ class LiveEngine:
     feed : iterable of batches
         E.g. :class:`workbench.data.feeds.ReplayFeed`; each batch a list of ``Bar`` or
         ``Malformed``. Needs ``symbols`` unless ``symbols`` is given.
-    model : Ensemble, member, InferenceEngine or None
-        Fitted on :class:`workbench.models.MomentumDataset` inputs. None trades the
+    model : Ensemble, InferenceEngine or None
+        Fitted on :class:`workbench.models.MomentumDataset` inputs (serve a single member
+        as a one-member ``Ensemble({"name": member}).fit(dataset, valid)``). None trades the
         MACD baseline (Baz et al. response of three MACD signals), which needs no
         training.
     symbols : sequence of str, optional
@@ -177,7 +184,9 @@ class LiveEngine:
     Raises
     ------
     ValueError
-        On bad parameters or a model whose inputs have no streaming feature.
+        On bad parameters, a model whose inputs have no streaming feature, or a ledger
+        that holds positions or open orders in symbols outside ``symbols`` (they would
+        drop out of the engine's equity; the message names them).
     """
 
     def __init__(self, feed: Iterable[Any], model: Any = None, *,
@@ -209,6 +218,12 @@ class LiveEngine:
         self.min_trade_fraction = float(min_trade_fraction)
         self.limits = limits if limits is not None else RiskLimits()
         self.ledger = ledger if ledger is not None else Ledger()
+        try:
+            self._check_ledger_symbols()
+        except ValueError:
+            if ledger is None:  # opened here: do not leak its connection
+                self.ledger.close()
+            raise
         self.broker = broker if broker is not None else PaperBroker()
 
         self.model, self._predict, names, self.context_length = self._serving(
@@ -254,6 +269,27 @@ class LiveEngine:
         self._stop = threading.Event()
 
     # -- set-up helpers ----------------------------------------------------------------
+    def _check_ledger_symbols(self) -> None:
+        """Refuse a ledger holding positions or open orders in symbols not traded here.
+
+        The engine values, sizes and fills only its own symbols, so such holdings would
+        silently drop out of its equity (and open orders would never fill).
+        """
+        held = {s for s, q in self.ledger.positions().items() if q != 0.0}
+        pending = {o.symbol for o in self.ledger.open_orders()}
+        foreign = sorted((held | pending) - set(self.symbols))
+        if foreign:
+            kinds = {s: " and ".join(k for k, on in (("position", s in held),
+                                                      ("open order", s in pending)) if on)
+                     for s in foreign}
+            what = ", ".join(f"{s!r} ({kinds[s]})" for s in foreign)
+            raise ValueError(
+                f"the ledger {getattr(self.ledger, 'masked_url', '')!r} (account "
+                f"{getattr(self.ledger, 'account', '')!r}) holds {what}: symbol(s) this "
+                f"engine does not trade (symbols={list(self.symbols)!r}); they would drop "
+                "out of its equity. Trade them too (add them to the feed/symbols), or use a "
+                "new ledger (another URL or account, or Ledger.reset() to start afresh)")
+
     def _first_columns(self, specs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         from workbench.features import FeatureStream
 
@@ -359,8 +395,19 @@ class LiveEngine:
     def step(self, batch: Sequence[Any]) -> EngineUpdate | None:
         """Process one feed batch synchronously; returns the update (None if nothing new).
 
-        Bars of several timestamps in one batch are processed in timestamp order, one
-        engine step per timestamp.
+        Bars of several timestamps in one batch are validated and processed in
+        timestamp order (whatever their order in the batch), one engine step per
+        timestamp; the update of the last timestamp is returned.
+
+        Parameters
+        ----------
+        batch : sequence of Bar or Malformed
+            Anything else is rejected as malformed (see :class:`BarValidator`).
+
+        Returns
+        -------
+        EngineUpdate or None
+            None when no bar of the batch was accepted.
         """
         t0 = time.perf_counter()
         bars = self.validator.check(batch)
@@ -418,7 +465,11 @@ class LiveEngine:
         if self._filled >= self.context_length and not warm:
             t = time.perf_counter()
             x = np.ascontiguousarray(self._window.transpose(1, 0, 2))  # (N, L, F)
-            ok = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(sigma) & (sigma > 0)
+            # research's rule (MomentumDataset.input_mask, SequenceModel.predict): a symbol
+            # has a position where its current feature row and sigma are finite (sigma > 0);
+            # earlier non-finite rows of its window (a missed bar, the features' warm-up)
+            # are read as 0, so one missing bar does not block it for context_length bars
+            ok = np.isfinite(x[:, -1, :]).all(axis=1) & np.isfinite(sigma) & (sigma > 0)
             pos = np.zeros(len(self.symbols))
             if ok.any():
                 pos = np.where(ok, np.asarray(self._predict(np.nan_to_num(x)), dtype=float), 0.0)
@@ -428,7 +479,9 @@ class LiveEngine:
             pos = np.clip(np.nan_to_num(pos), -1.0, 1.0)
             t = time.perf_counter()
             orders = self._orders(ts, bars, pos, sigma, ok)
-            positions = {s: float(pos[self._index[s]]) for s in (b.symbol for b in bars)}
+            # only the symbols the model decided for (a bar at ts and finite inputs)
+            positions = {b.symbol: float(pos[self._index[b.symbol]]) for b in bars
+                         if ok[self._index[b.symbol]]}
             lat.record("sizing", time.perf_counter() - t)
             t = time.perf_counter()
             verdicts = self._check(orders)

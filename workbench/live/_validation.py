@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 from ._types import Bar, Malformed
 
@@ -52,7 +55,9 @@ class BarValidator:
     Notes
     -----
     Order is checked per symbol against the last *accepted* bar, so a rejected bar
-    never moves a symbol's clock. Nothing here raises on bad data.
+    never moves a symbol's clock. Nothing here raises on bad data. Timestamps may be
+    Python or numpy integers (not bools) and OHLCV any real numbers (not bools); the
+    accepted bars carry ``int`` and ``float``.
     """
 
     def __init__(self, symbols: Sequence[str], keep: int = 200):
@@ -77,6 +82,11 @@ class BarValidator:
     def check(self, batch: Iterable[Any]) -> list[Bar]:
         """Filter one feed batch.
 
+        The batch's bars with a well-typed timestamp are checked in timestamp order
+        (stable: bars of one timestamp keep their input order), so a batch may hold
+        several timestamps of a symbol in any order; everything else (``Malformed``,
+        non-bars, bars whose timestamp is not an integer) is rejected as malformed.
+
         Parameters
         ----------
         batch : iterable of Bar or Malformed (anything else is malformed)
@@ -84,41 +94,52 @@ class BarValidator:
         Returns
         -------
         list of Bar
-            The accepted bars, in input order (the rejections of this call are in
-            :attr:`last_rejected`).
+            The accepted bars in timestamp order (the rejections of this call are in
+            :attr:`last_rejected`). Numpy scalars are converted: the timestamp to
+            ``int``, OHLCV to ``float``.
         """
         self.last_rejected = []
-        out: list[Bar] = []
+        bars: list[Bar] = []
         for item in batch:
             if isinstance(item, Malformed):
                 self._reject("malformed", "", None, f"{item.reason}: {item.raw}")
-                continue
-            if not isinstance(item, Bar):
+            elif not isinstance(item, Bar):
                 self._reject("malformed", "", None, f"not a bar: {type(item).__name__}")
-                continue
-            reason = self._problem(item)
+            elif not _is_int(item.ts):
+                self._reject("malformed", item.symbol, item.ts,
+                             f"ts {item.ts!r} has the wrong type (an integer of ns since "
+                             "the epoch is needed)")
+            else:
+                bars.append(item)
+        bars.sort(key=lambda b: int(b.ts))  # stable: input order within a timestamp
+        out: list[Bar] = []
+        for bar in bars:
+            reason = self._problem(bar)
             if reason is not None:
-                self._reject(reason[0], item.symbol, item.ts, reason[1])
+                self._reject(reason[0], bar.symbol, bar.ts, reason[1])
                 continue
-            self.last_ts[item.symbol] = item.ts
+            bar = _plain(bar)
+            self.last_ts[bar.symbol] = bar.ts
             self.accepted += 1
-            out.append(item)
+            out.append(bar)
         return out
 
     def _problem(self, bar: Bar) -> tuple[str, str] | None:
-        if not isinstance(bar.symbol, str) or isinstance(bar.ts, bool) or not isinstance(
-                bar.ts, int):
-            return "malformed", f"symbol {bar.symbol!r} / ts {bar.ts!r} have the wrong type"
+        if not isinstance(bar.symbol, str):
+            return "malformed", f"symbol {bar.symbol!r} has the wrong type (str needed)"
         if not TS_MIN <= bar.ts <= TS_MAX:
             return "malformed", (f"ts {bar.ts} is outside the int64 ns timestamp range "
                                  "(1677-09-21 to 2262-04-11)")
         if bar.symbol not in self._known:
             return "unknown_symbol", f"{bar.symbol!r} is not traded"
         values = (bar.open, bar.high, bar.low, bar.close, bar.volume)
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                   for v in values):
+            return "malformed", f"non-numeric field in {values!r}"
         try:
             finite = all(math.isfinite(v) for v in values)
-        except TypeError:
-            return "malformed", f"non-numeric field in {values!r}"
+        except OverflowError:  # an int too large for a float
+            return "malformed", f"OHLCV {values!r} do not fit a float"
         if not finite:
             return "non_finite", f"OHLCV {values!r}"
         if min(bar.open, bar.high, bar.low, bar.close) <= 0:
@@ -133,3 +154,17 @@ class BarValidator:
         if last is not None and bar.ts < last:
             return "out_of_order", f"ts {bar.ts} < last {last}"
         return None
+
+
+def _is_int(ts: Any) -> bool:
+    """True for Python and numpy integers (``DatetimeIndex.asi8`` items), not for bools."""
+    return isinstance(ts, numbers.Integral) and not isinstance(ts, (bool, np.bool_))
+
+
+def _plain(bar: Bar) -> Bar:
+    """``bar`` with an ``int`` timestamp and ``float`` OHLCV (numpy scalars converted)."""
+    if type(bar.ts) is int and all(type(v) is float for v in
+                                   (bar.open, bar.high, bar.low, bar.close, bar.volume)):
+        return bar
+    return Bar(bar.symbol, int(bar.ts), float(bar.open), float(bar.high), float(bar.low),
+               float(bar.close), float(bar.volume))
