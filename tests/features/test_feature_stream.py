@@ -382,3 +382,50 @@ def test_fused_groups_match_batch_bitwise_with_holes():
     np.testing.assert_array_equal(got, one)
     fs.reset()
     np.testing.assert_array_equal(fs.update_many({f: d[f] for f in fs.fields}), got)
+
+
+def test_feature_market_reaches_the_stream_by_name_or_index():
+    """A feature's own market (symbol or column) is the stream's too, as in FeatureSet."""
+    from workbench.data import load_universe
+    from workbench.features import FeatureSet
+
+    bars = load_universe("daily", start="2005-01-01", end="2008-12-31")
+    fs = FeatureSet(features=[("beta", {"market": "NASDAQ"}), ("correlation", {"market": 4}),
+                              "beta", ("correlation", {"market": "MSFT", "window": 20})],
+                    market="AAPL")
+    block = fs.compute(bars)
+    stream = FeatureStream(fs, bars.symbols)
+    assert stream.columns == block.columns
+    assert [p["market"] for _, p in stream.specs] == [1, 4, 2, 5]
+    np.testing.assert_array_equal(stream.update_many({"close": bars["close"]}), block.values)
+    # plain (name, params) pairs: a market symbol is looked up in the stream's symbols
+    pairs = FeatureStream([("beta", {"market": "B", "window": 5})], ["A", "B", "C"])
+    assert pairs.specs[0][1]["market"] == 1 and pairs.columns == ("beta_B_5",)
+    with pytest.raises(ValueError, match=r"feature 0 \('beta'\): market 'Z' is not among the "
+                                         r"symbols \['A', 'B'\]"):
+        FeatureStream([("beta", {"market": "Z"})], ["A", "B"])
+
+
+def test_market_wide_feature_is_nan_where_a_symbol_has_no_bar():
+    from workbench.data import load_universe
+    from workbench.features import FeatureSet
+
+    bars = load_universe("daily", start="2004-01-01", end="2005-06-30")  # GOOG lists 2004-08
+    fs = FeatureSet(features=[("mean_pairwise_correlation", {"window": 20, "min_periods": 10}),
+                              "rsi"])
+    block = fs.compute(bars)
+    out = FeatureStream(fs, bars.symbols).update_many({"close": bars["close"]})
+    g = bars.symbols.index("GOOG")
+    assert np.isfinite(block.values[~bars.mask[:, g], 0, 0]).any()  # the series is defined
+    assert np.isnan(out[~bars.mask, 0]).all()
+    np.testing.assert_array_equal(out, block.values)
+    # bar by bar too
+    one = FeatureStream(fs, bars.symbols)
+    rows = np.array([one.update({"close": bars["close"][t]}).copy() for t in range(bars.T)])
+    np.testing.assert_array_equal(rows, block.values)
+
+
+def test_duplicate_symbols_are_rejected():
+    with pytest.raises(ValueError, match=r"symbols must be unique: 'A' appears at positions 0 "
+                                         r"and 2"):
+        FeatureStream([("rsi", {})], ["A", "B", "A"])

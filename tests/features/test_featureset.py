@@ -163,3 +163,119 @@ def test_full_exclude():
     assert "rsi_14" in cols
     with pytest.raises(ValueError, match=r"exclude names unknown features \['nope'\]"):
         FeatureSet.full(exclude=["nope"])
+
+
+# -- a feature's own market (correlation / beta) ----------------------------------------
+
+
+def test_feature_market_is_honoured_and_named(bars, tmp_path):
+    """("beta", {"market": "NASDAQ"}) is beta to NASDAQ, not to the set's market."""
+    close, syms = bars["close"], list(bars.symbols)
+    fs = FeatureSet(features=[("beta", {"market": "NASDAQ"}), ("correlation", {"market": 2}),
+                              ("beta", {"market": 0}), "beta"], market="IBM")
+    assert fs.columns == ("beta_NASDAQ_60", "correlation_2_60", "beta_0_60", "beta_60")
+    want = {"beta_NASDAQ_60": ft.rolling_beta(close, "NASDAQ", symbols=syms),
+            "correlation_2_60": ft.rolling_correlation(close, 2),
+            "beta_0_60": ft.rolling_beta(close, 0),  # given explicitly: not the set's IBM
+            "beta_60": ft.rolling_beta(close, "IBM", symbols=syms)}
+    for chunk in (256, 2):
+        block = FeatureSet(features=fs.features, market="IBM", chunk_assets=chunk).compute(bars)
+        for col, ref in want.items():
+            np.testing.assert_array_equal(block[col], ref, err_msg=f"{col} chunk {chunk}")
+    # no set-level market: the feature's own market still decides
+    block = FeatureSet(features=[("beta", {"market": "NASDAQ"})]).compute(bars)
+    np.testing.assert_array_equal(block["beta_NASDAQ_60"], want["beta_NASDAQ_60"])
+    assert np.nanmax(np.abs(block["beta_NASDAQ_60"][:, 1] - 1.0)) < 1e-12  # its own beta
+    # write_parquet computes the same thing
+    df = pd.read_parquet(fs.write_parquet(bars, tmp_path / "m.parquet", chunk_assets=2))
+    j = syms.index("AAPL")
+    got = df[df.symbol == "AAPL"]["beta_NASDAQ_60"].to_numpy()
+    np.testing.assert_array_equal(got, want["beta_NASDAQ_60"][bars.mask[:, j], j])
+
+
+def test_feature_market_errors_name_the_feature(bars):
+    with pytest.raises(ValueError, match=r"features\[1\] \('beta'\): market 'XYZ' is not among "
+                                         r"the symbols \['SP500'"):
+        FeatureSet(features=["rsi", ("beta", {"market": "XYZ"})]).compute(bars)
+    with pytest.raises(ValueError, match=r"features\[0\] \('correlation'\): market must be a "
+                                         r"column index in \[0, 6\)"):
+        FeatureSet(features=[("correlation", {"market": 6})]).compute(bars)
+    with pytest.raises(ValueError, match=r"market of feature 'beta' must be a symbol name or a "
+                                         r"column index, got 1.5"):
+        _ = FeatureSet(features=[("beta", {"market": 1.5})]).columns
+
+
+# -- mapping inputs: (T,) arrays, DataFrames ---------------------------------------------
+
+
+def test_one_dimensional_mapping_inputs_are_one_asset(bars):
+    c, h, lo = (bars[f][:, 2] for f in ("close", "high", "low"))
+    fs = FeatureSet(features=["rsi", "atr", ("rolling_volatility", {"window": 20})])
+    block = fs.compute({"close": c, "high": h, "low": lo})
+    assert block.shape == (bars.T, 1, 3) and block.symbols == ("x0",)
+    np.testing.assert_array_equal(block["rsi_14"][:, 0], ft.rsi(c))
+    np.testing.assert_array_equal(block["atr_14"][:, 0], ft.atr(h, lo, c))
+    np.testing.assert_array_equal(block.storage,
+                                  fs.compute({"close": c[:, None], "high": h[:, None],
+                                              "low": lo[:, None]}).storage)
+    with pytest.raises(ValueError, match=r"input 'close' must be a \(T, N\) array \(or \(T,\) "
+                                         r"for one asset\), got shape \(3, 2, 2\)"):
+        fs.compute({"close": np.ones((3, 2, 2))})
+
+
+def test_dataframe_inputs_give_symbols_and_index(bars, tmp_path):
+    frames = {f: pd.DataFrame(bars[f], index=bars.index, columns=list(bars.symbols))
+              for f in ("close", "high", "low")}
+    fs = FeatureSet(features=["rsi", "atr", "beta"], market="NASDAQ")
+    block = fs.compute(frames)
+    ref = fs.compute(bars)
+    assert block.symbols == tuple(bars.symbols)
+    assert block.index.equals(bars.index)
+    np.testing.assert_array_equal(block.storage, ref.storage)
+    df = pd.read_parquet(fs.write_parquet(frames, tmp_path / "df.parquet"))
+    assert set(df.symbol) == set(bars.symbols)
+    # naive timestamps are taken as UTC
+    naive = {f: v.set_axis(bars.index.tz_localize(None)) for f, v in frames.items()}
+    assert fs.compute(naive).index.equals(bars.index)
+
+
+def test_dataframe_inputs_must_agree(bars):
+    syms = list(bars.symbols)
+    close = pd.DataFrame(bars["close"], index=bars.index, columns=syms)
+    high = pd.DataFrame(bars["high"], index=bars.index, columns=syms)
+    low = pd.DataFrame(bars["low"], index=bars.index, columns=syms)
+    fs = FeatureSet(features=["atr"])
+    with pytest.raises(ValueError, match=r"input 'high' has columns \['NASDAQ', 'SP500'.*but "
+                                         r"input 'close' has \['SP500', 'NASDAQ'"):
+        fs.compute({"close": close, "high": high[syms[1::-1] + syms[2:]], "low": low})
+    with pytest.raises(ValueError, match="input 'low' has another index than input 'close'"):
+        fs.compute({"close": close, "high": high,
+                    "low": low.set_axis(low.index + pd.Timedelta("1h"))})
+    dup = close.set_axis(["A", "A", "B", "C", "D", "E"], axis=1)
+    with pytest.raises(ValueError, match=r"input 'close' has duplicate columns \['A'\]"):
+        FeatureSet(features=["rsi"]).compute({"close": dup})
+
+
+# -- market-wide features: NaN where the asset has no bar --------------------------------
+
+
+def test_market_wide_feature_is_nan_where_the_asset_has_no_bar(bars, tmp_path):
+    fs = FeatureSet(features=["rsi", ("mean_pairwise_correlation",
+                                      {"window": 20, "min_periods": 10})])
+    block = fs.compute(bars)
+    mpc = block["mean_pairwise_correlation_20_10"]
+    ref = ft.mean_pairwise_correlation(bars["close"], 20, 10)
+    mask = bars.mask
+    assert not mask.all()  # GOOG lists in 2004
+    assert np.isfinite(ref[~mask.all(axis=1)]).any()  # the series exists on such rows
+    np.testing.assert_array_equal(mpc, np.where(mask, ref[:, None], np.nan))
+    # long layout: only present bars, and the same values as the Parquet file
+    long = block.to_pandas()
+    present = pd.MultiIndex.from_arrays([bars.index[np.nonzero(mask)[0]],
+                                         np.asarray(bars.symbols)[np.nonzero(mask)[1]]])
+    assert long.index.isin(present).all()
+    pq = pd.read_parquet(fs.write_parquet(bars, tmp_path / "w.parquet", chunk_assets=4))
+    pq["timestamp"] = pq["timestamp"].astype(long.index.levels[0].dtype)
+    pq = pq.set_index(["timestamp", "symbol"]).dropna(how="all")
+    assert len(pq) == len(long)
+    pd.testing.assert_frame_equal(pq.sort_index(), long.sort_index(), check_names=False)

@@ -3,6 +3,9 @@
 Public functions take (T, N) (or (T,)) float arrays where NaN marks a missing bar,
 compute on each asset's own sequence of valid bars and return float64 (or float32)
 arrays of the same leading shape. Warm-up rows are NaN; nothing is back-filled.
+Features on price ratios or log prices (returns, volatilities, spreads, correlations:
+``FeatureDef.positive`` in the catalogue) raise a ValueError naming the input and the
+first row/column of a finite price <= 0.
 Kernels live in backend modules (``_cpu*``: numba; ``_gpu``: CuPy); see
 :mod:`workbench.features._api` for dispatch. :class:`FeatureSet` computes a named
 (T, N, F) block from the catalogue (:func:`catalogue`); :class:`FeatureStream` updates

@@ -144,15 +144,19 @@ def _device_namespace(x: Any) -> ModuleType | None:
     return None
 
 
-def _as_panel(x: Any, name: str) -> tuple[np.ndarray, bool]:
+def _as_panel(x: Any, name: str, *, positive: bool = False) -> tuple[np.ndarray, bool]:
     """Validate a (T,) or (T, N) numeric array; return a 2-D float64 array and a 1-D flag.
+
+    With ``positive=True`` (prices of a feature built on price ratios or log prices)
+    every finite value must be > 0; NaN still marks a missing bar
+    (:func:`_check_positive`).
 
     A cupy array is validated on the device and returned as a 2-D float64 cupy
     array (for ``backend="cupy"``, whose kernels then return cupy arrays).
     """
     xp = _device_namespace(x)
     if xp is not None:
-        return _as_device_panel(x, name, xp)
+        return _as_device_panel(x, name, xp, positive=positive)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -171,10 +175,55 @@ def _as_panel(x: Any, name: str) -> tuple[np.ndarray, bool]:
     one_d = arr.ndim == 1
     if one_d:
         arr = arr[:, None]
+    if positive:
+        _check_positive(arr, name, one_d=one_d)
     return arr, one_d
 
 
-def _as_device_panel(x: Any, name: str, xp: ModuleType) -> tuple[Any, bool]:
+def _check_positive(arr: Any, name: str, *, one_d: bool = False,
+                    symbols: Sequence[str] | None = None) -> None:
+    """Raise if a (T, N) price panel holds a finite value <= 0 (NaN = no bar passes).
+
+    Features on price ratios or log prices (returns, volatilities, spreads,
+    correlations) are undefined there: a price of 0 would give an infinite return and
+    poison every later window of the asset. One vectorised pass (a NaN-skipping
+    minimum, no temporary) on numpy arrays; a cupy array is checked on its device.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray or cupy.ndarray, shape (T, N)
+        Prices, float64.
+    name : str
+        Input name for the message (e.g. ``"close"``).
+    one_d : bool, optional
+        The caller was given a (T,) array: the message gives the row only.
+    symbols : sequence of str, optional
+        (N,) column symbols, named in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the first offending row (earliest timestamp, then lowest
+        column), its column and symbol, and the value.
+    """
+    if arr.size == 0:
+        return
+    if isinstance(arr, np.ndarray) and not np.fmin.reduce(arr, axis=None) <= 0:
+        return  # (the minimum is NaN only if every value is)
+    bad = (arr <= 0) & (arr != -np.inf)  # -inf: the callers' own "contains inf" error
+    if not bool(bad.any()):
+        return
+    k = int(bad.argmax())  # row-major: the earliest row, then the lowest column
+    t, j = divmod(k, arr.shape[1])
+    where = f"row {t}" if one_d else f"row {t}, column {j}"
+    if symbols is not None:
+        where += f" (symbol {symbols[j]!r})"
+    raise ValueError(f"{name} must hold positive prices (NaN marks a missing bar); "
+                     f"got {float(arr[t, j])!r} at {where}")
+
+
+def _as_device_panel(x: Any, name: str, xp: ModuleType, *,
+                     positive: bool = False) -> tuple[Any, bool]:
     """:func:`_as_panel` for a cupy array: same checks and messages, result stays on the device."""
     if x.dtype == np.bool_ or not (
         np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
@@ -190,6 +239,8 @@ def _as_device_panel(x: Any, name: str, xp: ModuleType) -> tuple[Any, bool]:
     one_d = arr.ndim == 1
     if one_d:
         arr = arr[:, None]
+    if positive:
+        _check_positive(arr, name, one_d=one_d)
     return arr, one_d
 
 
@@ -267,7 +318,7 @@ def simple_returns(close: Any, *, dtype: Any = np.float64, backend: str = "auto"
     Parameters
     ----------
     close : array_like, shape (T, N) or (T,)
-        Prices; NaN marks a missing bar.
+        Positive prices; NaN marks a missing bar.
     dtype : {float64, float32}, optional
         Output dtype (computation is float64).
     backend : {"auto", "cpu", "cupy"}, optional
@@ -284,6 +335,8 @@ def simple_returns(close: Any, *, dtype: Any = np.float64, backend: str = "auto"
     ValueError
         If ``close`` is not a numeric 1-D/2-D array, contains inf, or ``dtype``
         is not float32/float64.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -293,7 +346,7 @@ def simple_returns(close: Any, *, dtype: Any = np.float64, backend: str = "auto"
     strategies using deep neural networks", r_t definition (DESIGN.md sec. 5).
     """
     mod = _backend(backend)
-    x, one_d = _as_panel(close, "close")
+    x, one_d = _as_panel(close, "close", positive=True)
     dt = _out_dtype(dtype)
     return _finish(mod.simple_returns(x), one_d, dt)
 
@@ -322,11 +375,13 @@ def log_returns(close: Any, *, dtype: Any = np.float64, backend: str = "auto") -
     ------
     ValueError
         If ``close`` is not a numeric 1-D/2-D array or contains inf.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
     """
     mod = _backend(backend)
-    x, one_d = _as_panel(close, "close")
+    x, one_d = _as_panel(close, "close", positive=True)
     dt = _out_dtype(dtype)
     return _finish(mod.log_returns(x), one_d, dt)
 
@@ -661,6 +716,8 @@ def rolling_volatility(
     ValueError
         If ``close`` is not a numeric 1-D/2-D array, ``window`` is not an int >= 2
         or ``periods_per_year`` is not a finite number > 0.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -670,7 +727,7 @@ def rolling_volatility(
     in pandas on each asset's valid bars.
     """
     mod = _backend(backend)
-    a, one_d = _as_panel(close, "close")
+    a, one_d = _as_panel(close, "close", positive=True)
     window = _int(window, "window", 2)
     ppy = _positive(periods_per_year, "periods_per_year")
     dt = _out_dtype(dtype)
@@ -753,7 +810,7 @@ def ex_ante_volatility(
     Parameters
     ----------
     close : array_like, shape (T, N) or (T,)
-        Prices; NaN marks a missing bar.
+        Positive prices; NaN marks a missing bar.
     span : int, optional
         EWM span of daily simple returns, >= 1 (default 60).
     periods_per_year : float, optional
@@ -773,6 +830,8 @@ def ex_ante_volatility(
     ValueError
         If ``close`` is not a numeric 1-D/2-D array, ``span`` is not an int >= 1
         or ``periods_per_year`` is not a finite number > 0.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -781,7 +840,7 @@ def ex_ante_volatility(
     Source: Lim, Zohren & Roberts (2019); DESIGN.md sec. 5 sigma_t.
     """
     mod = _backend(backend)
-    a, one_d = _as_panel(close, "close")
+    a, one_d = _as_panel(close, "close", positive=True)
     span = _int(span, "span", 1)
     ppy = _positive(periods_per_year, "periods_per_year")
     dt = _out_dtype(dtype)
@@ -810,7 +869,7 @@ def normalised_returns(
     Parameters
     ----------
     close : array_like, shape (T, N) or (T,)
-        Prices; NaN marks a missing bar.
+        Positive prices; NaN marks a missing bar.
     horizons : sequence of int, optional
         Return horizons ``k`` in bars, each >= 1 (default 1, 21, 63, 126, 252).
     span : int, optional
@@ -830,6 +889,8 @@ def normalised_returns(
     ValueError
         If ``close`` is not a numeric 1-D/2-D array, a horizon is not an int >= 1
         or ``span`` is not an int >= 1.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -838,7 +899,7 @@ def normalised_returns(
     Source: Lim, Zohren & Roberts (2019), sec. 3 inputs; DESIGN.md sec. 5.
     """
     mod = _backend(backend)
-    a, one_d = _as_panel(close, "close")
+    a, one_d = _as_panel(close, "close", positive=True)
     hz = _horizons(horizons)
     span = _int(span, "span", 1)
     dt = _out_dtype(dtype)
@@ -985,7 +1046,7 @@ def deep_momentum_features(
     Parameters
     ----------
     close : array_like, shape (T, N) or (T,)
-        Prices; NaN marks a missing bar.
+        Positive prices; NaN marks a missing bar.
     horizons : sequence of int, optional
         Return horizons in bars (default 1, 21, 63, 126, 252).
     pairs : sequence of (int, int), optional
@@ -1008,6 +1069,8 @@ def deep_momentum_features(
     ------
     ValueError
         If ``close`` is not a numeric 1-D/2-D array or a parameter is invalid.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -1017,7 +1080,7 @@ def deep_momentum_features(
     strategies using deep neural networks"; DESIGN.md sec. 3 and 5.
     """
     mod = _backend(backend)
-    a, one_d = _as_panel(close, "close")
+    a, one_d = _as_panel(close, "close", positive=True)
     hz = _horizons(horizons)
     pr = _pairs(pairs)
     span = _int(span, "span", 1)

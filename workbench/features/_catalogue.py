@@ -46,6 +46,13 @@ class FeatureDef:
         :class:`workbench.features.StreamFeature`), or None when no O(1) update exists.
     description : str
         One line: formula and source.
+    extra : dict
+        Free-form metadata.
+    positive : tuple of str
+        The inputs that must be positive prices (the feature takes their ratios or
+        logs): the batch function raises a ValueError on a finite value <= 0 there,
+        and :class:`~workbench.features.FeatureSet` / ``FeatureStream`` check these
+        fields once for all features, naming the symbol.
     """
 
     name: str
@@ -57,6 +64,7 @@ class FeatureDef:
     stream: type | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    positive: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
@@ -65,6 +73,10 @@ class FeatureDef:
         bad = [f for f in self.inputs if f not in INPUT_FIELDS]
         if bad:
             raise ValueError(f"FeatureDef {self.name!r}: unknown input fields {bad}")
+        bad = [f for f in self.positive if f not in self.inputs]
+        if bad:
+            raise ValueError(f"FeatureDef {self.name!r}: positive fields {bad} are not "
+                             f"among its inputs {self.inputs}")
 
 
 CATALOGUE: dict[str, FeatureDef] = {}

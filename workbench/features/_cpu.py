@@ -37,7 +37,7 @@ _EXACT_W = 16
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _gather(x, j0, nb, v, cnt):
     """Compress assets ``j0 .. j0+nb-1`` of the C-ordered (T, N) ``x``.
 
@@ -58,7 +58,7 @@ def _gather(x, j0, nb, v, cnt):
                 cnt[b] = k + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _scatter3(o, x, pos, out, j0, nb, c):
     """As :func:`_scatter` into channel ``c`` of a (T, N, C) ``out``."""
     for b in range(nb):
@@ -78,7 +78,7 @@ def _scatter3(o, x, pos, out, j0, nb, c):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rolling_moments(v, n, w, mean_o, m2_o):
     """Rolling mean and sum of squared deviations over windows of ``w``.
 
@@ -130,7 +130,7 @@ def _rolling_moments(v, n, w, mean_o, m2_o):
             m2_o[i] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ewm_var_core(v, n, alpha, minp, o):
     """Online recursion of pandas ``ewm(alpha=alpha, adjust=True).var(bias=False)``.
 
@@ -170,7 +170,7 @@ def _ewm_var_core(v, n, alpha, minp, o):
             o[i] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ewm_mean_noadjust(v, n, alpha, o):
     """Recursive EWMA as pandas ``ewm(alpha=alpha, adjust=False).mean()``, seeded with v[0]."""
     if n == 0:
@@ -185,7 +185,7 @@ def _ewm_mean_noadjust(v, n, alpha, o):
         o[i] = m
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _std_from_var(x, scale):
     # pandas' zsqrt: sqrt, 0 for non-positive, NaN stays NaN
     if x > 0.0:
@@ -213,7 +213,7 @@ def _std_from_var(x, scale):
 # caller (hugepage-backed, unlike numba's allocator) and passed in.
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _span(N, nblk, kb):
     bs = (N + nblk - 1) // nblk
     j0 = kb * bs
@@ -221,7 +221,7 @@ def _span(N, nblk, kb):
     return j0, j1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def returns_nb(x, out, nblk, log):
     T, N = x.shape
     for kb in prange(nblk):
@@ -242,7 +242,7 @@ def returns_nb(x, out, nblk, log):
                 last[b] = v if v == v else p
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ema_block(x, out, j0, nb, span):
     T = x.shape[0]
     k = 2.0 / (span + 1.0)
@@ -269,7 +269,7 @@ def _ema_block(x, out, j0, nb, span):
             prev[b] = e if ok else pv
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def ema_nb(x, out, nblk, span):
     N = x.shape[1]
     for kb in prange(nblk):
@@ -278,7 +278,7 @@ def ema_nb(x, out, nblk, span):
             _ema_block(x, out, j0, j1 - j0, span)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _seeding(x, t, j0, nb, cnt, last):
     """Number of assets whose bar t is valid and whose valid-bar count is <= ``last``."""
     s = 0
@@ -288,7 +288,7 @@ def _seeding(x, t, j0, nb, cnt, last):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rsi_block(x, out, j0, nb, period):
     T = x.shape[0]
     fp = float(period)
@@ -350,7 +350,7 @@ def _rsi_block(x, out, j0, nb, period):
                 loss[b] = lo if ok else l0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def rsi_nb(x, out, nblk, period):
     """TA-Lib RSI (Wilder smoothing, seed = mean of the first ``period`` changes)."""
     N = x.shape[1]
@@ -360,7 +360,7 @@ def rsi_nb(x, out, nblk, period):
             _rsi_block(x, out, j0, j1 - j0, period)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _macd_block(x, line_o, sig_o, hist_o, j0, nb, fast, slow, signal):
     T = x.shape[0]
     kf = 2.0 / (fast + 1.0)
@@ -438,7 +438,7 @@ def _macd_block(x, line_o, sig_o, hist_o, j0, nb, fast, slow, signal):
                 cnt[b] = c + 1.0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def macd_nb(x, line_o, sig_o, hist_o, nblk, fast, slow, signal):
     """TA-Lib MACD with its alignment.
 
@@ -455,7 +455,7 @@ def macd_nb(x, line_o, sig_o, hist_o, nblk, fast, slow, signal):
             _macd_block(x, line_o, sig_o, hist_o, j0, j1 - j0, fast, slow, signal)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _roll_push(b, xv, w, cnt, K, mean, m2, buf):
     """Push valid value ``xv`` into asset ``b``'s rolling window state.
 
@@ -515,7 +515,7 @@ def _roll_push(b, xv, w, cnt, K, mean, m2, buf):
     return i >= w - 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _roll_block(x, o1, o2, o3, j0, nb, w, what, c):
     """Rolling window kernel over assets ``j0 .. j0+nb-1``.
 
@@ -652,7 +652,7 @@ def _roll_block(x, o1, o2, o3, j0, nb, w, what, c):
                     o3[t, j0 + b] = r3
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def rolling_nb(x, out, nblk, window, ddof, what):
     """what: 0 -> rolling mean (SMA), 1 -> rolling std with ``ddof``."""
     N = x.shape[1]
@@ -662,7 +662,7 @@ def rolling_nb(x, out, nblk, window, ddof, what):
             _roll_block(x, out, out, out, j0, j1 - j0, window, what, float(window - ddof))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def bollinger_nb(x, upper, middle, lower, nblk, window, k):
     N = x.shape[1]
     for kb in prange(nblk):
@@ -671,7 +671,7 @@ def bollinger_nb(x, upper, middle, lower, nblk, window, k):
             _roll_block(x, upper, middle, lower, j0, j1 - j0, window, 2, k)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def rolling_volatility_nb(x, out, nblk, window, scale):
     """Rolling std (ddof=1) of log returns over ``window`` returns, times ``scale``."""
     T, N = x.shape
@@ -701,7 +701,7 @@ def rolling_volatility_nb(x, out, nblk, window, scale):
                 out[t, j0 + b] = o
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def ewm_volatility_nb(x, out, nblk, alpha, minp, scale, from_prices):
     """EWM std of ``x`` (returns), or of simple returns of ``x`` if ``from_prices``.
 
@@ -775,7 +775,7 @@ def ewm_volatility_nb(x, out, nblk, alpha, minp, scale, from_prices):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def normalised_returns_nb(x, blk, horizons, alpha, minp, out, off):
     """Write r_{t-k,t} / (sigma_daily_t sqrt(k)) into out[:, :, off + h]."""
     T, N = x.shape
@@ -813,7 +813,7 @@ def normalised_returns_nb(x, blk, horizons, alpha, minp, out, off):
             _scatter3(o, x, pos, out, j0, nb, off + h)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def macd_signals_nb(x, blk, shorts, longs, price_window, signal_window, out, off):
     """Baz et al. (2015) MACD signals for every (short, long) pair into out[:, :, off + p]."""
     T, N = x.shape
@@ -863,7 +863,7 @@ def macd_signals_nb(x, blk, shorts, longs, price_window, signal_window, out, off
             _scatter3(y, x, pos, out, j0, nb, off + p)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rolling_moments_nanaware(v, n, w, mean_o, m2_o):
     """:func:`_rolling_moments` where any NaN inside a window makes that window NaN."""
     # find runs of finite values and apply the plain kernel on each run
@@ -920,7 +920,7 @@ def _stream(x: np.ndarray, nout: int = 1) -> tuple:
 _PREFAULT = 1 << 20
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def _prefault(flat):
     """Touch one element per 4 KiB page of a fresh array, threads on disjoint page ranges.
 

@@ -84,7 +84,7 @@ FUSABLE = frozenset({"sma", "ema", "rolling_std", "rsi", "macd", "bollinger", "r
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ema_row(xr, o, ssum, prev, i, span):
     nb = xr.shape[0]
     fspan = float(span)
@@ -108,7 +108,7 @@ def _ema_row(xr, o, ssum, prev, i, span):
             o[b] = e
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rsi_row(xr, o, last, gain, loss, i, period):
     nb = xr.shape[0]
     fp = float(period)
@@ -149,7 +149,7 @@ def _rsi_row(xr, o, last, gain, loss, i, period):
             o[b] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _macd_row(xr, o1, o2, o3, st, i, fast, slow, signal):
     """MACD row; ``st`` rows: slow/fast seed sums, fast/slow EMAs, signal seed sum, signal."""
     nb = xr.shape[0]
@@ -210,7 +210,7 @@ def _macd_row(xr, o1, o2, o3, st, i, fast, slow, signal):
             o3[b] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _roll_row(xr, st, i, w, want_sd0):
     """Rolling-window state (sliding Welford, exact re-sync), as ``_cpu._roll_block``."""
     nb = xr.shape[0]
@@ -291,7 +291,7 @@ def _roll_row(xr, st, i, w, want_sd0):
             sd0[b] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _roc_row(xr, o, buf, i, k, what):
     nb = xr.shape[0]
     p = i % k
@@ -318,7 +318,7 @@ def _roc_row(xr, o, buf, i, k, what):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ema_assets(xr, o, ssum, prev, cnt, span):
     fspan = float(span)
     k = 2.0 / (span + 1.0)
@@ -343,7 +343,7 @@ def _ema_assets(xr, o, ssum, prev, cnt, span):
             o[b] = e
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rsi_assets(xr, o, last, gain, loss, cnt, period):
     fp = float(period)
     pm1 = fp - 1.0
@@ -375,7 +375,7 @@ def _rsi_assets(xr, o, last, gain, loss, cnt, period):
             o[b] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _macd_assets(xr, o1, o2, o3, st, cnt, fast, slow, signal):
     kf = 2.0 / (fast + 1.0)
     ks = 2.0 / (slow + 1.0)
@@ -435,7 +435,7 @@ def _macd_assets(xr, o1, o2, o3, st, cnt, fast, slow, signal):
             o3[b] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _roll_assets(xr, st, rcnt, w, want_sd0):
     """Per-asset rolling state via ``_cpu._roll_push``; ``xr`` NaN = no value."""
     K = st[_R_K]
@@ -464,7 +464,7 @@ def _roll_assets(xr, st, rcnt, w, want_sd0):
         sd0[b] = r3
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _roc_assets(xr, o, buf, rcnt, k, what):
     for b in range(xr.shape[0]):
         o[b] = _roc_step(b, xr[b], k, what, rcnt, buf)
@@ -475,20 +475,20 @@ def _roc_assets(xr, o, buf, rcnt, k, what):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _copy_row(src, o):
     for b in range(src.shape[0]):
         o[b] = src[b]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _std_row(v2, o, c):
     rc = 1.0 / c
     for b in range(v2.shape[0]):
         o[b] = math.sqrt(v2[b] * rc)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _bb_row(mid, sd0, o1, o2, o3, k):
     for b in range(mid.shape[0]):
         m = mid[b]
@@ -498,13 +498,13 @@ def _bb_row(mid, sd0, o1, o2, o3, k):
         o3[b] = m - hw
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rvol_row(v2, o, w, scale):
     for b in range(v2.shape[0]):
         o[b] = math.sqrt(v2[b] / (w - 1)) * scale
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ret_row(xr, last, o, log):
     if log:
         for b in range(xr.shape[0]):
@@ -519,7 +519,7 @@ def _ret_row(xr, last, o, log):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _run_row(x, out, t, j0, j1, prog, fpar, fs, cs, last, lr, cnt, ia, aligned, need_lr):
     """Execute the program on row ``t`` of assets ``j0 .. j1-1``.
 
@@ -594,7 +594,7 @@ def _run_row(x, out, t, j0, j1, prog, fpar, fs, cs, last, lr, cnt, ia, aligned, 
                 _roc_assets(xr, out[f1, t, j0:j1], fs[s:s + p1], cs[prog[q, _CS]], p1, p2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _fused_block(x, out, j0, j1, prog, fpar, nfs, ncs, need_lr):
     """Run the program over assets ``j0 .. j1-1``; return the number of inf inputs."""
     T = x.shape[0]
@@ -639,7 +639,7 @@ def _fused_block(x, out, j0, j1, prog, fpar, nfs, ncs, need_lr):
     return ninf
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def fused_nb(x, out, c0, c1, nblk, prog, fpar, nfs, ncs, need_lr):
     """Run the program on columns ``c0 .. c1-1`` of ``x`` into ``out[:, :, c0:c1]``.
 

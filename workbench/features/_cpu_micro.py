@@ -45,7 +45,7 @@ _NEVER = -(1 << 62)
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _cs_estimate(h, lo, hp, lp):
     """Two-bar Corwin-Schultz spread estimate S (negative values set to 0)."""
     a = math.log(h / lo)
@@ -61,7 +61,7 @@ def _cs_estimate(h, lo, hp, lp):
     return s if s > 0.0 else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _ring_sum_push(j, xv, w, cnt, s, ring):
     """Push ``xv`` into asset ``j``'s ring of the last ``w`` values; keep their sum.
 
@@ -85,7 +85,7 @@ def _ring_sum_push(j, xv, w, cnt, s, ring):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def cs_row(h, lo, o, j0, j1, w, ph, pl, cnt, s, ring):
     """One row of Corwin-Schultz for assets ``[j0, j1)``; state: last high/low, ring of S."""
     for j in range(j0, j1):
@@ -105,7 +105,7 @@ def cs_row(h, lo, o, j0, j1, w, ph, pl, cnt, s, ring):
         o[j] = s[j] / w if c >= w else NAN
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def cs_nb(h, lo, out, nblk, w, ph, pl, cnt, s, ring):
     T, N = h.shape
     for kb in prange(nblk):
@@ -119,7 +119,7 @@ def cs_nb(h, lo, out, nblk, w, ph, pl, cnt, s, ring):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def amihud_row(c, v, o, j0, j1, w, scale, last, cnt, s, m, ring):
     """One row of Amihud for assets ``[j0, j1)``.
 
@@ -164,7 +164,7 @@ def amihud_row(c, v, o, j0, j1, w, scale, last, cnt, s, m, ring):
         o[j] = scale * (s[j] / m[j]) if (k >= w and m[j] > 0.0) else NAN
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def amihud_nb(c, v, out, nblk, w, scale, last, cnt, s, m, ring):
     T, N = c.shape
     for kb in prange(nblk):
@@ -178,7 +178,7 @@ def amihud_nb(c, v, out, nblk, w, scale, last, cnt, s, m, ring):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _cm_add(k, x, y, n, mx, my, cxx, cyy, cxy):
     nn = n[k] + 1.0
     dx = x - mx[k]
@@ -193,7 +193,7 @@ def _cm_add(k, x, y, n, mx, my, cxx, cyy, cxy):
     n[k] = nn
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _cm_remove(k, x, y, n, mx, my, cxx, cyy, cxy):
     nn = n[k] - 1.0
     if nn <= 0.0:
@@ -216,7 +216,7 @@ def _cm_remove(k, x, y, n, mx, my, cxx, cyy, cxy):
     n[k] = nn
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _cm_push(j, x, y, w, cnt, n, mx, my, cxx, cyy, cxy, rx, ry):
     """Push the pair (x, y) (NaN in either: not counted) into asset ``j``'s window.
 
@@ -277,7 +277,7 @@ def _cm_push(j, x, y, w, cnt, n, mx, my, cxx, cyy, cxy, rx, ry):
     return c
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _flat_track(k, x, y, t, lastx, lasty, lastrow, chx, chy):
     """Record where the pair-valid x (y) sequence last changed value.
 
@@ -301,7 +301,7 @@ def _flat_track(k, x, y, t, lastx, lasty, lastrow, chx, chy):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def roll_row(c, o, j0, j1, w, last, prevr, cnt, n, mx, my, cxx, cyy, cxy, rx, ry):
     """One row of Roll's spread for assets ``[j0, j1)`` (window of ``w`` return pairs)."""
     for j in range(j0, j1):
@@ -326,7 +326,7 @@ def roll_row(c, o, j0, j1, w, last, prevr, cnt, n, mx, my, cxx, cyy, cxy, rx, ry
             o[j] = NAN
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def roll_nb(c, out, nblk, w, last, prevr, cnt, n, mx, my, cxx, cyy, cxy, rx, ry):
     T, N = c.shape
     for kb in prange(nblk):
@@ -341,7 +341,7 @@ def roll_nb(c, out, nblk, w, last, prevr, cnt, n, mx, my, cxx, cyy, cxy, rx, ry)
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def corr_row(c, rm, oc, ob, j0, j1, t, w, minp, mkt, last, cnt, n, mx, my, cxx, cyy, cxy,
              rx, ry, lastx, lasty, lastrow, chx, chy):
     """One panel row of correlation (``oc``) and beta (``ob``) to the market return ``rm``.
@@ -379,7 +379,7 @@ def corr_row(c, rm, oc, ob, j0, j1, t, w, minp, mkt, last, cnt, n, mx, my, cxx, 
         ob[j] = rb
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def corr_nb(c, rm, oc, ob, nblk, w, minp, mkt, last, cnt, n, mx, my, cxx, cyy, cxy, rx, ry,
             lastx, lasty, lastrow, chx, chy):
     T, N = c.shape
@@ -390,7 +390,7 @@ def corr_nb(c, rm, oc, ob, nblk, w, minp, mkt, last, cnt, n, mx, my, cxx, cyy, c
                      my, cxx, cyy, cxy, rx, ry, lastx, lasty, lastrow, chx, chy)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def market_return_row(c, mkt, mlast):
     """Market log return of one row over its previous valid close (``mlast``: (1,) state)."""
     v = c[mkt]
@@ -400,7 +400,7 @@ def market_return_row(c, mkt, mlast):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def market_returns_nb(c, mkt):
     """Log returns of column ``mkt`` over its previous valid bar, shape (T,)."""
     T = c.shape[0]
@@ -443,7 +443,7 @@ def market_returns_nb(c, mkt):
 _PAIR_BLOCKS = 16
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _cma(n, mx, my, cxx, cyy, cxy, x, y):
     """Welford addition of the pair (x, y) on scalars (as :func:`_cm_add`)."""
     nn = n + 1.0
@@ -454,7 +454,7 @@ def _cma(n, mx, my, cxx, cyy, cxy, x, y):
     return nn, mxn, myn, cxx + dx * (x - mxn), cyy + dy * (y - myn), cxy + dx * (y - myn)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _cmr(n, mx, my, cxx, cyy, cxy, x, y):
     """Welford removal of the pair (x, y) on scalars (as :func:`_cm_remove`)."""
     nn = n - 1.0
@@ -466,7 +466,7 @@ def _cmr(n, mx, my, cxx, cyy, cxy, x, y):
             cxy - (x - mxn) * (y - my))
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _pair_corr(n, cxx, cyy, cxy, chx, chy, lo, minp):
     """Clipped correlation of a pair, NaN where not defined (as the per-pair kernel)."""
     if n >= minp and chx >= lo and chy >= lo and cxx > 0.0 and cyy > 0.0:
@@ -705,7 +705,7 @@ def mpc_row(rnew, rold, has_old, win, M, cnew, t, w, minp, off, bounds, A, S, cx
     return _mpc_reduce(rc, bounds, red)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sum4(x0, x1, x2, x3, L):
     """Sums of the finite values of ``x0[:L]`` .. ``x3[:L]``, each in order (4 chains)."""
     a0 = 0.0
@@ -874,7 +874,7 @@ def _mpc_resync(t, w, win, M, A, cxy, dflag, dlist, nd, dst, off, D, words):
     nd[0] = keep
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def log_return_row(c, last, r):
     """(N,) log returns of one row over each asset's previous valid close; updates ``last``."""
     for j in range(c.shape[0]):

@@ -35,7 +35,7 @@ _GK_C = 2.0 * _LN2 - 1.0
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sum_update(i, b, xv, w, s, buf):
     """Rolling sum of the last ``w`` values: push value number ``i`` (0-based) of asset ``b``.
 
@@ -61,7 +61,7 @@ def _sum_update(i, b, xv, w, s, buf):
         buf[p, b] = xv
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _run_update(b, xv, last, run):
     """Length of the current run of identical values (exact constant-window test)."""
     r = run[b] + 1 if xv == last[b] else 1
@@ -70,7 +70,7 @@ def _run_update(b, xv, last, run):
     return r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _mom4_push(i, b, xv, w, K, s1, s2, s3, s4, buf):
     """Rolling sums of (x - K)^p, p = 1..4, over the last ``w`` values of asset ``b``.
 
@@ -138,7 +138,7 @@ def _mom4_push(i, b, xv, w, K, s1, s2, s3, s4, buf):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _roc_step(b, v, k, what, cnt, buf):
     """ROC (what 0) = 100 (v / v_{-k} - 1) or MOM (what 1) = v - v_{-k}; TA-Lib ROC / MOM."""
     if not (v == v):
@@ -157,7 +157,7 @@ def _roc_step(b, v, k, what, cnt, buf):
     return ((v / old) - 1.0) * 100.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _atr_step(b, h, lo, c, period, cnt, prevc, atr):
     """TA-Lib ATR: Wilder average of the true range, seeded with the mean of ``period`` TRs."""
     if not (h == h and lo == lo and c == c):
@@ -187,7 +187,7 @@ def _atr_step(b, h, lo, c, period, cnt, prevc, atr):
     return a
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _obv_step(b, c, v, cnt, prevc, obv):
     """TA-Lib OBV: starts at the first volume, then +/- volume on up/down closes."""
     if not (c == c and v == v):
@@ -212,7 +212,7 @@ def pp_capacity(w: int) -> int:
     return 1 << max(0, int(w) - 1).bit_length()
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _pp_step(b, h, lo, c, w, mask, cnt, mxv, mxi, mxh, mxt, mnv, mni, mnh, mnt):
     """(c - min low) / (max high - min low) over the last ``w`` valid bars.
 
@@ -259,7 +259,7 @@ def _pp_step(b, h, lo, c, w, mask, cnt, mxv, mxi, mxh, mxt, mnv, mni, mnh, mnt):
     return NAN
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _bb_step(b, c, w, k, cnt, K, mean, m2, buf, last, run):
     """Bollinger %b and bandwidth from the bands of ``bollinger`` (population std)."""
     if not (c == c):
@@ -281,7 +281,7 @@ def _bb_step(b, c, w, k, cnt, K, mean, m2, buf, last, run):
     return pb, bw
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _vwap_step(b, h, lo, c, v, w, cnt, spv, sv, nz, bpv, bv):
     """sum(tp v) / sum(v) over the last ``w`` valid bars, tp = (h + l + c) / 3."""
     if not (h == h and lo == lo and c == c and v == v):
@@ -299,7 +299,7 @@ def _vwap_step(b, h, lo, c, v, w, cnt, spv, sv, nz, bpv, bv):
     return spv[b] / sv[b]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _vz_step(b, v, w, cnt, K, mean, m2, buf, last, run):
     """(v - mean) / std (ddof=1) over the last ``w`` valid volumes, v included."""
     if not (v == v):
@@ -315,7 +315,7 @@ def _vz_step(b, v, w, cnt, K, mean, m2, buf, last, run):
     return (v - (K[b] + mean[b])) / math.sqrt(s2 / (w - 1))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _vov_step(b, c, vw, w, scale, last, cnt1, K1, mean1, m21, buf1, cnt2, K2, mean2, m22, buf2):
     """Rolling std (ddof=1) over ``w`` bars of the annualised rolling volatility."""
     if not (c == c):
@@ -340,7 +340,7 @@ def _vov_step(b, c, vw, w, scale, last, cnt1, K1, mean1, m21, buf1, cnt2, K2, me
 _VAR_FLOOR = 1e-14
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _moments_step(b, c, w, what, last, cnt, K, s1, s2, s3, s4, buf):
     """Rolling skewness (what 0) or excess kurtosis (what 1) of log returns, pandas' G1/G2."""
     if not (c == c):
@@ -371,7 +371,7 @@ def _moments_step(b, c, w, what, last, cnt, K, s1, s2, s3, s4, buf):
     return g / ((n - 2.0) * (n - 3.0))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _range_vol_step(b, o, h, lo, c, w, what, scale, cnt, s, buf):
     """Parkinson (what 0) or Garman-Klass (what 1) rolling range volatility."""
     if what == 0:
@@ -405,7 +405,7 @@ def _range_vol_step(b, o, h, lo, c, w, what, scale, cnt, s, buf):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def roc_nb(x, out, nblk, period, what):
     T, N = x.shape
     for kb in prange(nblk):
@@ -420,7 +420,7 @@ def roc_nb(x, out, nblk, period, what):
                 out[t, j0 + b] = _roc_step(b, x[t, j0 + b], period, what, cnt, buf)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def atr_nb(h, lo, c, out, nblk, period):
     T, N = c.shape
     for kb in prange(nblk):
@@ -437,7 +437,7 @@ def atr_nb(h, lo, c, out, nblk, period):
                 out[t, j] = _atr_step(b, h[t, j], lo[t, j], c[t, j], period, cnt, prevc, atr)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def obv_nb(c, v, out, nblk):
     T, N = c.shape
     for kb in prange(nblk):
@@ -454,21 +454,21 @@ def obv_nb(c, v, out, nblk):
                 out[t, j] = _obv_step(b, c[t, j], v[t, j], cnt, prevc, obv)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _pp_state(nb, cap):
     return (np.zeros(nb, np.int64), np.zeros((cap, nb)), np.zeros((cap, nb), np.int64),
             np.zeros(nb, np.int64), np.zeros(nb, np.int64), np.zeros((cap, nb)),
             np.zeros((cap, nb), np.int64), np.zeros(nb, np.int64), np.zeros(nb, np.int64))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _window_state(nb, w):
     """Per-asset sliding-window moments for ``nb`` assets: count, shift, mean, M2, ring."""
     return (np.zeros(nb, np.int64), np.zeros(nb), np.zeros(nb), np.zeros(nb),
             np.zeros((w, nb)))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def price_position_nb(h, lo, c, out, nblk, w, cap):
     T, N = c.shape
     mask = cap - 1
@@ -485,7 +485,7 @@ def price_position_nb(h, lo, c, out, nblk, w, cap):
                                      mxh, mxt, mnv, mni, mnh, mnt)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def bollinger_pb_nb(c, pb_o, bw_o, nblk, w, k):
     T, N = c.shape
     for kb in prange(nblk):
@@ -504,7 +504,7 @@ def bollinger_pb_nb(c, pb_o, bw_o, nblk, w, k):
                 bw_o[t, j] = bw
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def vwap_nb(h, lo, c, v, out, nblk, w):
     T, N = c.shape
     for kb in prange(nblk):
@@ -525,7 +525,7 @@ def vwap_nb(h, lo, c, v, out, nblk, w):
                                        nz, bpv, bv)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def volume_zscore_nb(v, out, nblk, w):
     T, N = v.shape
     for kb in prange(nblk):
@@ -542,7 +542,7 @@ def volume_zscore_nb(v, out, nblk, w):
                 out[t, j] = _vz_step(b, v[t, j], w, cnt, K, mean, m2, buf, last, run)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def vol_of_vol_nb(c, out, nblk, vw, w, scale):
     T, N = c.shape
     for kb in prange(nblk):
@@ -560,7 +560,7 @@ def vol_of_vol_nb(c, out, nblk, vw, w, scale):
                                       buf1, cnt2, K2, mean2, m22, buf2)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def moments_nb(c, out, nblk, w, what):
     T, N = c.shape
     for kb in prange(nblk):
@@ -583,7 +583,7 @@ def moments_nb(c, out, nblk, w, what):
                                           buf)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def range_vol_nb(o, h, lo, c, out, nblk, w, what, scale):
     T, N = h.shape
     for kb in prange(nblk):
@@ -606,25 +606,25 @@ def range_vol_nb(o, h, lo, c, out, nblk, w, what, scale):
 # --------------------------------------------------------------------------- #
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def roc_stream_nb(x, out, period, what, cnt, buf):
     for b in range(x.shape[0]):
         out[b, 0] = _roc_step(b, x[b], period, what, cnt, buf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def atr_stream_nb(h, lo, c, out, period, cnt, prevc, atr):
     for b in range(c.shape[0]):
         out[b, 0] = _atr_step(b, h[b], lo[b], c[b], period, cnt, prevc, atr)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def obv_stream_nb(c, v, out, cnt, prevc, obv):
     for b in range(c.shape[0]):
         out[b, 0] = _obv_step(b, c[b], v[b], cnt, prevc, obv)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def price_position_stream_nb(h, lo, c, out, w, mask, cnt, mxv, mxi, mxh, mxt, mnv, mni, mnh,
                              mnt):
     for b in range(c.shape[0]):
@@ -632,26 +632,26 @@ def price_position_stream_nb(h, lo, c, out, w, mask, cnt, mxv, mxi, mxh, mxt, mn
                              mnh, mnt)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def bollinger_pb_stream_nb(c, out, which, w, k, cnt, K, mean, m2, buf, last, run):
     for b in range(c.shape[0]):
         pb, bw = _bb_step(b, c[b], w, k, cnt, K, mean, m2, buf, last, run)
         out[b, 0] = pb if which == 0 else bw
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def vwap_stream_nb(h, lo, c, v, out, w, cnt, spv, sv, nz, bpv, bv):
     for b in range(c.shape[0]):
         out[b, 0] = _vwap_step(b, h[b], lo[b], c[b], v[b], w, cnt, spv, sv, nz, bpv, bv)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def volume_zscore_stream_nb(v, out, w, cnt, K, mean, m2, buf, last, run):
     for b in range(v.shape[0]):
         out[b, 0] = _vz_step(b, v[b], w, cnt, K, mean, m2, buf, last, run)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def vol_of_vol_stream_nb(c, out, vw, w, scale, last, cnt1, K1, mean1, m21, buf1, cnt2, K2,
                          mean2, m22, buf2):
     for b in range(c.shape[0]):
@@ -659,13 +659,13 @@ def vol_of_vol_stream_nb(c, out, vw, w, scale, last, cnt1, K1, mean1, m21, buf1,
                               K2, mean2, m22, buf2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def moments_stream_nb(c, out, w, what, last, cnt, K, s1, s2, s3, s4, buf):
     for b in range(c.shape[0]):
         out[b, 0] = _moments_step(b, c[b], w, what, last, cnt, K, s1, s2, s3, s4, buf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def range_vol_stream_nb(o, h, lo, c, out, w, what, scale, cnt, s, buf):
     for b in range(h.shape[0]):
         out[b, 0] = _range_vol_step(b, o[b], h[b], lo[b], c[b], w, what, scale, cnt, s, buf)

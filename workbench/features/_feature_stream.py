@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from workbench.features import _register_core  # noqa: F401  (registers the first feature set)
-from workbench.features._api import _out_dtype
+from workbench.features._api import _check_positive, _out_dtype
 from workbench.features._catalogue import get
 
 __all__ = ["FeatureStream"]
@@ -19,6 +19,25 @@ _BOOK_FIELDS = ("bid_px", "ask_px", "bid_sz", "ask_sz")
 
 #: Number of most recent :meth:`FeatureStream.update` durations kept.
 LATENCY_WINDOW = 10_000
+
+#: Catalogue features whose value is one market-wide series (the same for every symbol).
+_MARKET_WIDE = frozenset({"mean_pairwise_correlation"})
+
+
+class _NoBarMask:
+    """Plan step: NaN in the market-wide columns ``cols`` where a symbol has no bar.
+
+    A symbol has a bar where its close is not NaN (as ``workbench.data.Bars.mask``).
+    """
+
+    def __init__(self, cols: list[int]):
+        self.cols = np.asarray(cols, dtype=np.intp)
+
+    def update(self, x: dict[str, np.ndarray], out: np.ndarray) -> None:
+        """Set ``out[j, cols]`` to NaN for every symbol j whose close is NaN."""
+        gone = np.isnan(x["close"])
+        if gone.any():
+            out[np.ix_(gone.nonzero()[0], self.cols)] = np.nan
 
 
 class FeatureStream:
@@ -41,7 +60,11 @@ class FeatureStream:
         returns objects with attributes ``name`` (catalogue key), ``params`` (dict) and
         ``columns`` (tuple of output column names, one per output).
     symbols : sequence of str
-        The N symbols, in the order of every input array's entries.
+        The N symbols (unique), in the order of every input array's entries. A
+        correlation/beta ``market`` given as a symbol name is looked up here; one given
+        as an int is a position in this sequence. A feature without a market of its own
+        uses the ``market`` attribute of ``features`` (a ``FeatureSet``'s market), else
+        its catalogue default (the first symbol).
     dtype : {float64, float32}, optional
         Output dtype (state and arithmetic are always float64).
 
@@ -58,14 +81,16 @@ class FeatureStream:
     fields : tuple of str
         Input fields every bar must provide (union of the features' inputs).
     specs : tuple of (str, dict)
-        Catalogue name and full parameters of each feature, in output order.
+        Catalogue name and full parameters of each feature, in output order (a
+        ``market`` resolved to its column index in :attr:`symbols`).
 
     Raises
     ------
     ValueError
-        If ``symbols`` is empty, a parameter is unknown or invalid, a feature has no
-        streaming class, two features give the same column name, or ``dtype`` is not
-        float32/float64.
+        If ``symbols`` is empty or repeats a symbol, a parameter is unknown or invalid, a
+        market symbol is not among ``symbols`` (or a market index is out of range), a
+        feature has no streaming class, two features give the same column name, or
+        ``dtype`` is not float32/float64.
     KeyError
         If a feature name is not in the catalogue.
 
@@ -83,18 +108,32 @@ class FeatureStream:
         self.symbols = tuple(symbols)
         if not self.symbols:
             raise ValueError("symbols must be a non-empty sequence, got an empty one")
+        first: dict[Any, int] = {}
+        for j, sym in enumerate(self.symbols):
+            if sym in first:
+                raise ValueError(f"symbols must be unique: {sym!r} appears at positions "
+                                 f"{first[sym]} and {j}")
+            first[sym] = j
         self._dtype = _out_dtype(dtype)
-        self.specs, columns, self._defs = self._resolve(features)
+        self.specs, columns, self._defs, own = self._resolve(features)
+        from workbench.features._featureset import _market_index
+
         market = getattr(features, "market", None)  # a FeatureSet's market symbol
-        if market is not None:
-            if market not in self.symbols:
-                raise ValueError(f"market {market!r} is not among the symbols "
-                                 f"{list(self.symbols)}")
-            j = self.symbols.index(market)
-            self._defs = [(d, {**p, "market": j} if "market" in p else p)
-                          for d, p in self._defs]
-            self.specs = tuple((n, {**p, "market": j} if "market" in p else p)
-                               for n, p in self.specs)
+        j_set = (None if market is None
+                 else _market_index(market, self.symbols, ""))
+        defs, specs = [], []
+        for k, ((defn, p), (name, _)) in enumerate(zip(self._defs, self.specs)):
+            if "market" in p:
+                if own[k] is not None:
+                    j = _market_index(own[k], self.symbols, f"feature {k} ({name!r}): ")
+                elif j_set is not None:
+                    j = j_set
+                else:
+                    j = _market_index(p["market"], self.symbols, f"feature {k} ({name!r}): ")
+                p = {**p, "market": j}
+            defs.append((defn, p))
+            specs.append((name, p))
+        self._defs, self.specs = defs, tuple(specs)
         dup = sorted({c for c in columns if columns.count(c) > 1})
         if dup:
             raise ValueError(f"duplicate feature columns {dup}; each feature must appear once")
@@ -106,8 +145,13 @@ class FeatureStream:
         self.fields = tuple(fields)
         N = len(self.symbols)
         self._shape = (N,)
-        # (N,) fields are rows of one matrix: one inf check per bar covers them all
+        # (N,) fields are rows of one matrix: one inf check per bar covers them all; the
+        # price fields of features on price ratios or logs come first (one <= 0 check)
+        positive = {f for defn, _ in self._defs for f in defn.positive}
         flat = [f for f in self.fields if f not in _BOOK_FIELDS]
+        flat = [f for f in flat if f in positive] + [f for f in flat if f not in positive]
+        self._npos = sum(f in positive for f in flat)
+        self._le = np.zeros((self._npos, N), dtype=bool)
         self._mat = np.full((len(flat), N), np.nan)
         self._flat = tuple(flat)
         self._in = {f: (self._mat[flat.index(f)] if f in flat else np.full(N, np.nan))
@@ -121,10 +165,16 @@ class FeatureStream:
     # ------------------------------------------------------------------ set-up
 
     @staticmethod
-    def _resolve(features: Any) -> tuple[tuple, list[str], list]:
+    def _resolve(features: Any) -> tuple[tuple, list[str], list, list]:
+        """Specs, columns, (definition, params) pairs and each feature's own market.
+
+        The own market (None: the set's or the default) is ``inst.market`` where the
+        instance has it (``FeatureInstance``), else None.
+        """
         specs: list[tuple[str, dict[str, Any]]] = []
         columns: list[str] = []
         defs: list[tuple[Any, dict[str, Any]]] = []
+        own: list[Any] = []
         if hasattr(features, "instances"):
             for inst in features.instances():
                 defn = get(inst.name)
@@ -136,7 +186,8 @@ class FeatureStream:
                 specs.append((defn.name, params))
                 columns += cols
                 defs.append((defn, params))
-            return tuple(specs), columns, defs
+                own.append(getattr(inst, "market", None))
+            return tuple(specs), columns, defs, own
         if isinstance(features, (str, bytes)) or not isinstance(features, Iterable):
             raise ValueError("features must be a sequence of (name, params) pairs or an object "
                              f"with an instances() method, got {features!r}")
@@ -174,6 +225,7 @@ class FeatureStream:
         N = len(self.symbols)
         plan: list[Any] = []
         groups: dict[tuple, tuple[int, list]] = {}
+        wide: list[int] = []  # columns of market-wide values (one value for all symbols)
         c = 0
         for defn, params in self._defs:
             if defn.stream is None:
@@ -183,6 +235,8 @@ class FeatureStream:
             if feat.n_outputs != k:
                 raise ValueError(f"stream class of {defn.name!r} has {feat.n_outputs} outputs, "
                                  f"the catalogue entry {k}")
+            if defn.name in _MARKET_WIDE:
+                wide += range(c, c + k)
             key = feat._fuse_key() if hasattr(feat, "_fuse_key") else None
             if key is None:
                 plan.append((feat.update, self._out[:, c : c + k]))
@@ -200,6 +254,8 @@ class FeatureStream:
             else:  # key[0], the group class, writes its members' columns of the matrix
                 plan[i] = (key[0](members).update, self._out)
         self._features = [p[0].__self__ for p in plan]
+        if wide:  # last: NaN where the symbol has no bar, as FeatureSet writes them
+            plan.append((_NoBarMask(wide).update, self._out))
         self._plan = tuple(plan)
         self._out[:] = np.nan
         self._res[:] = np.nan
@@ -237,6 +293,11 @@ class FeatureStream:
         if self._flat and np.isinf(self._mat).any():
             bad = self._flat[int(np.isinf(self._mat).any(axis=1).argmax())]
             raise ValueError(f"bar field {bad!r} contains +/-inf; use NaN for a missing bar")
+        if self._npos and np.less_equal(self._mat[: self._npos], 0.0, out=self._le).any():
+            r, j = divmod(int(self._le.argmax()), self._shape[0])
+            raise ValueError(f"bar field {self._flat[r]!r} must hold positive prices (NaN "
+                             f"marks a missing bar); it is {float(self._mat[r, j])!r} at "
+                             f"column {j} (symbol {self.symbols[j]!r})")
         for f, buf in self._in.items():
             if f in _BOOK_FIELDS and np.isinf(buf).any():
                 raise ValueError(f"bar field {f!r} contains +/-inf; use NaN for a missing bar")
@@ -262,7 +323,9 @@ class FeatureStream:
         ------
         ValueError
             If a needed field is missing, has a shape other than (N,) ((N, k) for book
-            fields), is not numeric or contains inf. No state changes then.
+            fields), is not numeric or contains inf, or a price field of a feature on
+            price ratios or logs (``FeatureDef.positive``) holds a value <= 0 (the
+            message names the field and symbol). No state changes then.
         """
         t0 = time.perf_counter_ns()
         self._check_bar(bar)
@@ -295,7 +358,8 @@ class FeatureStream:
         ------
         ValueError
             If a needed field is missing, not 2-D with N columns, the fields disagree on
-            B, or a value is inf. No state changes then.
+            B, a value is inf, or a price field as in :meth:`update` holds a value <= 0
+            (the message names the field, row and symbol). No state changes then.
 
         Notes
         -----
@@ -320,6 +384,8 @@ class FeatureStream:
             a = np.ascontiguousarray(a, dtype=np.float64)
             if np.isinf(a).any():
                 raise ValueError(f"block field {f!r} contains +/-inf; use NaN for a missing bar")
+            if f in self._flat[: self._npos]:
+                _check_positive(a, f"block field {f!r}", symbols=self.symbols)
             B = a.shape[0]
             arrs[f] = a
         B = 0 if B is None else B

@@ -9,6 +9,7 @@ without ever holding it whole.
 from __future__ import annotations
 
 import importlib
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,16 +68,55 @@ class FeatureInstance:
         Full parameters (defaults filled in).
     columns : tuple of str
         Output column names, e.g. ``("macd_12_26_9_line", "macd_12_26_9_signal", ...)``.
+    given : frozenset of str
+        Names of the parameters given explicitly (the others are catalogue defaults).
     """
 
     name: str
     params: dict
     columns: tuple[str, ...]
+    given: frozenset = frozenset()
 
     @property
     def definition(self) -> FeatureDef:
         """The catalogue entry."""
         return CATALOGUE[self.name]
+
+    @property
+    def market(self) -> int | str | None:
+        """The feature's own market asset (symbol or column index), or None.
+
+        None for a feature without a ``market`` parameter or one that left it to the
+        set (``FeatureSet.market``, else the first symbol). A market given explicitly
+        (even 0, the catalogue default) is the feature's own and appears in its column
+        name, e.g. ``beta_NASDAQ_60``.
+        """
+        if "market" not in self.params:
+            return None
+        m = self.params["market"]
+        default = self.definition.params["market"]
+        return m if m is not None and ("market" in self.given or m != default) else None
+
+
+def _market_index(market: Any, symbols: Sequence[str], where: str) -> int:
+    """Column of ``market`` (a symbol in ``symbols`` or a column index).
+
+    Raises
+    ------
+    ValueError
+        Prefixed by ``where``: an unknown symbol (the message lists the symbols) or an
+        index outside [0, N).
+    """
+    syms = list(symbols)
+    if isinstance(market, str):
+        if market not in syms:
+            raise ValueError(f"{where}market {market!r} is not among the symbols {syms}")
+        return syms.index(market)
+    if (isinstance(market, bool) or not isinstance(market, numbers.Integral)
+            or not 0 <= int(market) < len(syms)):
+        raise ValueError(f"{where}market must be a column index in [0, {len(syms)}) or a "
+                         f"symbol name, got {market!r}")
+    return int(market)
 
 
 def _parse(item: Any, where: str) -> FeatureInstance:
@@ -103,16 +143,25 @@ def _parse(item: Any, where: str) -> FeatureInstance:
     if unknown:
         raise ValueError(f"{where}: feature {name!r} has no parameter(s) {unknown}; "
                          f"its parameters are {sorted(d.params)}")
+    market = given.get("market")
+    if market is not None and (isinstance(market, bool)
+                               or not isinstance(market, (str, numbers.Integral))):
+        raise ValueError(f"{where}: market of feature {name!r} must be a symbol name or a "
+                         f"column index, got {market!r}")
     params = {**d.params, **given}
     if alias is None:
         first = next(iter(d.params), None)
         quiet = {k for k in d.params
                  if k == "market" or ((k in _QUIET_PARAMS or k == "span") and k != first)}
+        # a feature's own market always shows in its name (even column 0, the
+        # default): the set's market applies to the features that name none
         parts = [name] + [_fmt(v) for k, v in params.items()
-                          if k not in quiet or given.get(k, d.params[k]) != d.params[k]]
+                          if k not in quiet
+                          or (k == "market" and given.get(k) is not None)
+                          or (k != "market" and given.get(k, d.params[k]) != d.params[k])]
         alias = "_".join(parts)
     cols = tuple(alias if o == "" else f"{alias}_{o}" for o in d.outputs)
-    return FeatureInstance(name, params, cols)
+    return FeatureInstance(name, params, cols, frozenset(given))
 
 
 @dataclass
@@ -223,7 +272,13 @@ class FeatureSet(param.Parameterized):
     Work is chunked over assets (``chunk_assets`` at a time) and each chunk's outputs
     are written straight into the preallocated block, so peak memory stays near the
     output block plus one chunk. Cross-asset features receive the market asset's column
-    with every chunk; the mean pairwise correlation is computed once on the full panel.
+    with every chunk; the mean pairwise correlation is computed once on the full panel
+    and written to the columns of the assets that have a bar (NaN elsewhere).
+
+    Correlation and beta are taken to the feature's own ``market`` parameter when it
+    gives one (a symbol or a column index; it then appears in the column name, e.g.
+    ``("beta", {"market": "NASDAQ"})`` gives ``beta_NASDAQ_60``), else to the set's
+    :attr:`market`, else to the first symbol.
     """
 
     features = param.List(default=[], doc=(
@@ -236,7 +291,8 @@ class FeatureSet(param.Parameterized):
     chunk_assets = param.Integer(default=256, bounds=(1, None),
                                  doc="Assets computed per chunk (bounds temporary memory).")
     market = param.String(default=None, allow_None=True,
-                          doc="Market symbol for correlation/beta (default: the first symbol).")
+                          doc=("Market symbol for the correlation/beta features that give no "
+                               "market of their own (default: the first symbol)."))
 
     def instances(self) -> list[FeatureInstance]:
         """Validated feature instances, in order.
@@ -332,7 +388,16 @@ class FeatureSet(param.Parameterized):
             arrays.update({f: np.asarray(data.field(f)) for f in data.FIELDS})
             index, symbols = data.index, tuple(data.symbols)
         elif isinstance(data, Mapping):
-            arrays.update({k: np.asarray(v) for k, v in data.items()})
+            index, symbols = _pandas_axes(data)
+            for k, v in data.items():
+                a = np.asarray(v)
+                if k not in _BOOK_FIELDS:
+                    if a.ndim == 1:  # one asset, as the feature functions take it
+                        a = a[:, None]
+                    elif a.ndim != 2:
+                        raise ValueError(f"input {k!r} must be a (T, N) array (or (T,) for one "
+                                         f"asset), got shape {a.shape}")
+                arrays[k] = a
         elif data is not None:
             raise ValueError(f"data must be a Bars panel or a mapping of field -> (T, N) array, "
                              f"got {type(data).__name__}")
@@ -342,13 +407,18 @@ class FeatureSet(param.Parameterized):
                 index, symbols = book.index, tuple(book.symbols)
         if not arrays:
             raise ValueError("no input data: pass a Bars panel, a mapping of arrays, or a book")
-        first = next(iter(arrays.values()))
+        k0, first = next(iter(arrays.items()))
+        if first.ndim < 2:
+            raise ValueError(f"input {k0!r} must be a (T, N) array (or (T,) for one asset), "
+                             f"got shape {first.shape}")
         T, N = first.shape[:2]
         for k, v in arrays.items():
             if v.shape[:2] != (T, N):
                 raise ValueError(f"input {k!r} has shape {v.shape}, expected (T, N) = {(T, N)}")
         if symbols is None:
             symbols = tuple(f"x{j}" for j in range(N))
+        elif len(symbols) != N:
+            raise ValueError(f"the inputs have {N} columns but {len(symbols)} symbols")
         return arrays, index, symbols
 
     def _market(self, symbols: Sequence[str]) -> int:
@@ -357,6 +427,35 @@ class FeatureSet(param.Parameterized):
         if self.market not in symbols:
             raise ValueError(f"market {self.market!r} is not among the symbols {list(symbols)}")
         return list(symbols).index(self.market)
+
+    def _prepare(self, data: Any, book: Any) -> tuple[list, dict, Any, tuple, list]:
+        """Validate the spec and the inputs once for all features and chunks.
+
+        Returns the instances, the input arrays, index, symbols and, per instance, the
+        column of its market asset (None for features without one).
+        """
+        insts = self.instances()
+        arrays, index, symbols = self._arrays(data, book)
+        for inst in insts:
+            missing = [f for f in inst.definition.inputs if f not in arrays]
+            if missing:
+                raise ValueError(f"feature {inst.name!r} needs input field(s) {missing}, "
+                                 f"which the data does not provide")
+        mkt = self._market(symbols)
+        mkts: list[int | None] = []
+        for k, inst in enumerate(insts):
+            own = inst.market
+            mkts.append(None if "market" not in inst.params else mkt if own is None
+                        else _market_index(own, symbols, f"features[{k}] ({inst.name!r}): "))
+        positive = {f for inst in insts for f in inst.definition.positive}
+        if positive:
+            from workbench.features._api import _check_positive
+
+            for f in sorted(positive):
+                a = arrays[f]
+                if a.dtype.kind in "fiu":  # other dtypes: the features' own error
+                    _check_positive(a, f, symbols=symbols)
+        return insts, arrays, index, symbols, mkts
 
     def _chunks(self, N: int, chunk: int | None) -> Iterator[slice]:
         step = int(chunk or self.chunk_assets)
@@ -388,15 +487,17 @@ class FeatureSet(param.Parameterized):
             f += nout
         return _cpu_fused.plan(specs), frozenset(idx)
 
-    def _compute_chunk(self, insts, arrays, cols: slice, mkt: int, out: np.ndarray,
+    def _compute_chunk(self, insts, arrays, cols: slice, mkt: Any, out: np.ndarray,
                        full_cache: dict) -> None:
         """Fill ``out[f, :, 0:len(cols)]`` for the assets in ``cols``.
 
         A :class:`_Fused` entry of ``insts`` (computed by the fused kernel) leaves its
-        slabs alone.
+        slabs alone. ``mkt`` is the market column of every market feature, or a list of
+        one column (or None) per entry of ``insts``.
         """
+        mkts = list(mkt) if isinstance(mkt, (list, tuple)) else [mkt] * len(insts)
         f = 0
-        for inst in insts:
+        for inst, m in zip(insts, mkts):
             if isinstance(inst, _Fused):
                 f += inst.n_outputs
                 continue
@@ -404,11 +505,17 @@ class FeatureSet(param.Parameterized):
             p = dict(inst.params)
             nout = len(inst.columns)
             if d.name == "mean_pairwise_correlation":
-                if "mpc" not in full_cache:
-                    full_cache["mpc"] = d.batch(arrays["close"], backend=self.backend, **p)
-                res: Any = (full_cache["mpc"][:, None],)
+                key = ("mpc", tuple(sorted(p.items())))
+                if key not in full_cache:
+                    v = d.batch(arrays["close"], backend=self.backend, **p)
+                    if hasattr(v, "get") and not isinstance(v, np.ndarray):  # cupy -> host
+                        v = v.get()
+                    full_cache[key] = v
+                # market-wide series, written only where the asset has a bar
+                res: Any = (np.where(np.isnan(arrays["close"][:, cols]), np.nan,
+                                     full_cache[key][:, None]),)
             elif "market" in d.params:
-                ins = [np.column_stack([arrays[k][:, cols], arrays[k][:, mkt]])
+                ins = [np.column_stack([arrays[k][:, cols], arrays[k][:, m]])
                        for k in d.inputs]
                 p["market"] = ins[0].shape[1] - 1
                 res = d.batch(*ins, backend=self.backend, **p)
@@ -440,8 +547,13 @@ class FeatureSet(param.Parameterized):
 
         Parameters
         ----------
-        data : workbench.data.Bars or mapping of str to numpy.ndarray
-            OHLCV panel ((T, N) fields ``open high low close volume``; NaN = no bar).
+        data : workbench.data.Bars or mapping of str to array_like
+            OHLCV panel ((T, N) fields ``open high low close volume``; NaN = no bar). A
+            mapping may hold (T, N) arrays, (T,) arrays (one asset, N = 1) or pandas
+            DataFrames / Series: DataFrame columns are the symbols and a
+            ``DatetimeIndex`` the timestamps (naive values taken as UTC); all pandas
+            inputs must share one index and all DataFrames one column list. Other
+            mappings get symbols ``x0, x1, ...``.
         book : workbench.data.OrderBook, optional
             L2 snapshots ((T, N, k) ``bid_px ask_px bid_sz ask_sz``) for order-book
             features, on the same timestamps and symbols as ``data``.
@@ -462,17 +574,14 @@ class FeatureSet(param.Parameterized):
         Raises
         ------
         ValueError
-            If a feature's input field is missing, shapes disagree, the spec is invalid,
-            an input contains +/-inf, or ``out`` has the wrong type, shape, dtype or
-            layout.
+            If a feature's input field is missing, shapes disagree, DataFrames disagree
+            on index or columns, the spec is invalid, a market symbol is unknown, an
+            input contains +/-inf, a price field of a feature on price ratios or logs
+            (``FeatureDef.positive``) holds a finite value <= 0 (the message names the
+            field, row, column and symbol), or ``out`` has the wrong type, shape, dtype
+            or layout.
         """
-        insts = self.instances()
-        arrays, index, symbols = self._arrays(data, book)
-        for inst in insts:
-            missing = [f for f in inst.definition.inputs if f not in arrays]
-            if missing:
-                raise ValueError(f"feature {inst.name!r} needs input field(s) {missing}, "
-                                 f"which the data does not provide")
+        insts, arrays, index, symbols, mkts = self._prepare(data, book)
         T, N = next(iter(arrays.values())).shape[:2]
         F = sum(len(i.columns) for i in insts)
         dt = np.dtype(self.dtype)
@@ -491,7 +600,6 @@ class FeatureSet(param.Parameterized):
             name = next(("x" if insts[k].name in ("sma", "ema", "rolling_std") else "close")
                         for k in sorted(fused))
         rest = _without(insts, fused)
-        mkt = self._market(symbols)
         cache: dict = {}
         from workbench.features import _cpu_fused
 
@@ -501,7 +609,7 @@ class FeatureSet(param.Parameterized):
             _cpu_fused.run(program, x, storage, name=name)
         if len(fused) < len(insts):
             for cols in self._chunks(N, None):
-                self._compute_chunk(rest, arrays, cols, mkt, storage[:, :, cols], cache)
+                self._compute_chunk(rest, arrays, cols, mkts, storage[:, :, cols], cache)
         return FeatureBlock(storage, tuple(c for i in insts for c in i.columns), index,
                             tuple(symbols))
 
@@ -527,16 +635,19 @@ class FeatureSet(param.Parameterized):
         -------
         pathlib.Path
             The written file.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`compute`.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        insts = self.instances()
-        arrays, index, symbols = self._arrays(data, book)
+        insts, arrays, index, symbols, mkts = self._prepare(data, book)
         T, N = next(iter(arrays.values())).shape[:2]
         columns = [c for i in insts for c in i.columns]
         F = len(columns)
-        mkt = self._market(symbols)
         ts = (np.asarray(index) if index is not None else np.arange(T))
         present = np.isfinite(arrays["close"]) if "close" in arrays else np.ones((T, N), bool)
         path = Path(path)
@@ -561,7 +672,7 @@ class FeatureSet(param.Parameterized):
                     if program is not None:
                         _cpu_fused.run(program, _close64(arrays["close"][:, cols]), block,
                                        name=name)
-                    self._compute_chunk(rest, arrays, cols, mkt, block, cache)
+                    self._compute_chunk(rest, arrays, cols, mkts, block, cache)
                     rows_t, rows_j = np.nonzero(present[:, cols])
                     order = np.lexsort((rows_t, rows_j))  # symbol-major within the chunk
                     rows_t, rows_j = rows_t[order], rows_j[order]
@@ -576,6 +687,49 @@ class FeatureSet(param.Parameterized):
             if tmp.exists():
                 tmp.unlink()
         return path
+
+
+def _pandas_axes(data: Mapping) -> tuple[pd.DatetimeIndex | None, tuple[str, ...] | None]:
+    """Timestamps and symbols of the pandas inputs of ``data`` (None where none tells).
+
+    DataFrame columns give the symbols (as str; they must be unique and the same, in
+    the same order, for every DataFrame); a ``DatetimeIndex`` shared by every pandas
+    input gives the timestamps (converted to UTC, naive values taken as UTC).
+
+    Raises
+    ------
+    ValueError
+        If DataFrames disagree on their columns, have duplicate columns, or pandas
+        inputs disagree on their index (each message names both inputs).
+    """
+    index: Any = None
+    symbols: tuple[str, ...] | None = None
+    ref_i = ref_c = None
+    for k, v in data.items():
+        if not isinstance(v, (pd.DataFrame, pd.Series)):
+            continue
+        if ref_i is None:
+            ref_i, index = k, v.index
+        elif not v.index.equals(index):
+            raise ValueError(f"input {k!r} has another index than input {ref_i!r}; all pandas "
+                             f"inputs must share one index (same timestamps, same order)")
+        if isinstance(v, pd.DataFrame):
+            cols = tuple(str(c) for c in v.columns)
+            if ref_c is None:
+                dup = sorted({c for c in cols if cols.count(c) > 1})
+                if dup:
+                    raise ValueError(f"input {k!r} has duplicate columns {dup}; each column "
+                                     f"is one symbol")
+                ref_c, symbols = k, cols
+            elif cols != symbols:
+                raise ValueError(f"input {k!r} has columns {list(cols)} but input {ref_c!r} "
+                                 f"has {list(symbols or ())}; all DataFrames must share one "
+                                 f"column list (same symbols, same order)")
+    if isinstance(index, pd.DatetimeIndex):
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    else:
+        index = None
+    return index, symbols
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,8 @@ def corwin_schultz_spread(
     ValueError
         If ``high``/``low`` are not numeric 1-D/2-D arrays of one shape, contain inf, or
         ``window`` is not an int >= 1.
+        Also if ``high`` or ``low`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy or the GPU kernels are not available.
 
@@ -107,8 +109,8 @@ def corwin_schultz_spread(
     paper is not applied. Scale invariant (ratios of prices only).
     """
     mod = _kernels(backend, "_cpu_micro")
-    h, one_d = _as_panel(high, "high")
-    lo, _ = _as_panel(low, "low")
+    h, one_d = _as_panel(high, "high", positive=True)
+    lo, _ = _as_panel(low, "low", positive=True)
     _same_shape(h, lo, "high", "low")
     window = _int(window, "window", 1)
     dt = _out_dtype(dtype)
@@ -147,6 +149,8 @@ def roll_spread(
     ValueError
         If ``close`` is not a numeric 1-D/2-D array, contains inf, or ``window`` is not
         an int >= 2.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy or the GPU kernels are not available.
 
@@ -159,7 +163,7 @@ def roll_spread(
     Market", Journal of Finance 39(4).
     """
     mod = _kernels(backend, "_cpu_micro")
-    c, one_d = _as_panel(close, "close")
+    c, one_d = _as_panel(close, "close", positive=True)
     window = _int(window, "window", 2)
     dt = _out_dtype(dtype)
     return _finish(mod.roll_spread(c, window), one_d, dt)
@@ -184,7 +188,7 @@ def amihud_illiquidity(
     Parameters
     ----------
     close : array_like, shape (T, N) or (T,)
-        Prices; NaN marks a missing bar.
+        Positive prices; NaN marks a missing bar.
     volume : array_like, shape (T, N) or (T,)
         Traded volume in units (shares, contracts); NaN where unknown.
     window : int, optional
@@ -209,6 +213,8 @@ def amihud_illiquidity(
     ValueError
         If the inputs are not numeric 1-D/2-D arrays of one shape, contain inf,
         ``window`` is not an int >= 1 or ``scale`` is not a finite number > 0.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy or the GPU kernels are not available.
 
@@ -219,7 +225,7 @@ def amihud_illiquidity(
     averaged over the window).
     """
     mod = _kernels(backend, "_cpu_micro")
-    c, one_d = _as_panel(close, "close")
+    c, one_d = _as_panel(close, "close", positive=True)
     v, _ = _as_panel(volume, "volume")
     _same_shape(c, v, "close", "volume")
     window = _int(window, "window", 1)
@@ -234,7 +240,7 @@ def amihud_illiquidity(
 
 
 def _cross_args(close, window, min_periods):
-    c, one_d = _as_panel(close, "close")
+    c, one_d = _as_panel(close, "close", positive=True)
     window = _int(window, "window", 2)
     mp = _S._min_periods(min_periods, window)
     return c, one_d, window, mp
@@ -286,6 +292,8 @@ def rolling_correlation(
         If ``close`` is not a numeric 1-D/2-D array or contains inf, ``market`` is not a
         column index or known symbol, ``window`` is not an int >= 2 or ``min_periods``
         is not an int in [2, window].
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy or the GPU kernels are not available.
 
@@ -398,6 +406,8 @@ def mean_pairwise_correlation(
     ValueError
         If ``close`` is not a numeric 1-D/2-D array or contains inf, ``window`` is not
         an int >= 2 or ``min_periods`` is not an int in [2, window].
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy or the GPU kernels are not available.
 
@@ -720,12 +730,14 @@ register(FeatureDef(
     stream=_S.CorwinSchultzStream,
     description="Corwin-Schultz (2012) high-low spread: mean over window of "
                 "S = 2(e^a - 1)/(1 + e^a), a from two-bar ln(H/L)^2 sums; fraction of price",
+    positive=("high", "low"),
 ))
 register(FeatureDef(
     name="roll", group="microstructure", inputs=("close",),
     params={"window": 20}, outputs=("",), batch=roll_spread, stream=_S.RollStream,
     description="Roll (1984) spread 2 sqrt(max(-cov(r_t, r_t-1), 0)), log returns, ddof=1 "
                 "over window pairs; fraction of price",
+    positive=("close",),
 ))
 register(FeatureDef(
     name="amihud", group="microstructure", inputs=("close", "volume"),
@@ -733,6 +745,7 @@ register(FeatureDef(
     stream=_S.AmihudStream,
     description="Amihud (2002) illiquidity: scale * mean |r| / (close * volume), simple "
                 "returns, per million traded by default",
+    positive=("close",),
 ))
 register(FeatureDef(
     name="correlation", group="cross-asset", inputs=("close",),
@@ -740,6 +753,7 @@ register(FeatureDef(
     batch=_correlation_batch, stream=_S.CorrelationStream,
     description="Rolling Pearson correlation of log returns with the market asset over the "
                 "last window panel rows, pairwise complete",
+    positive=("close",),
 ))
 register(FeatureDef(
     name="beta", group="cross-asset", inputs=("close",),
@@ -747,6 +761,7 @@ register(FeatureDef(
     batch=_beta_batch, stream=_S.BetaStream,
     description="Rolling beta cov(r_j, r_m) / var(r_m) of log returns over the last window "
                 "panel rows, pairwise complete",
+    positive=("close",),
 ))
 register(FeatureDef(
     name="mean_pairwise_correlation", group="cross-asset", inputs=("close",),
@@ -754,6 +769,7 @@ register(FeatureDef(
     batch=mean_pairwise_correlation, stream=_S.MeanPairwiseCorrelationStream,
     description="Mean of the defined pairwise log-return correlations over the last window "
                 "panel rows; (T,) market-wide series",
+    positive=("close",),
 ))
 register(FeatureDef(
     name="spread", group="order-book", inputs=_PX, params={}, outputs=("",),

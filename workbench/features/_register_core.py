@@ -38,7 +38,7 @@ def normalised_return(
     Parameters
     ----------
     close : array_like, shape (T, N) or (T,)
-        Prices; NaN marks a missing bar.
+        Positive prices; NaN marks a missing bar.
     horizon : int, optional
         Return horizon ``k`` in valid bars, >= 1 (default 1).
     span : int, optional
@@ -58,6 +58,8 @@ def normalised_return(
     ValueError
         If ``close`` is not a numeric 1-D/2-D array or ``horizon``/``span`` is not an
         int >= 1.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -99,11 +101,13 @@ CORE_FEATURES: tuple[FeatureDef, ...] = (
         "returns", "trend", _C, {}, ("",), A.simple_returns, S.ReturnsStream,
         "Simple return r_t = p_t / p_{t'} - 1 over the previous valid bar; "
         "Lim, Zohren & Roberts (2019).",
+        positive=_C,
     ),
     FeatureDef(
         "log_returns", "trend", _C, {}, ("",), A.log_returns, S.LogReturnsStream,
         "Log return ln(p_t / p_{t'}) over the previous valid bar; standard definition "
         "(Campbell, Lo & MacKinlay 1997, ch. 1).",
+        positive=_C,
     ),
     FeatureDef(
         "sma", "trend", _C, {"window": 20}, ("",), _sma, S.SMAStream,
@@ -141,18 +145,21 @@ CORE_FEATURES: tuple[FeatureDef, ...] = (
         A.rolling_volatility, S.RollingVolatilityStream,
         "Annualised rolling vol std(ln returns, w, ddof=1) * sqrt(periods_per_year); pandas "
         "log(p).diff().rolling(w).std() (close-to-close estimator).",
+        positive=_C,
     ),
     FeatureDef(
         "ex_ante_volatility", "volatility", _C, {"span": 60, "periods_per_year": 252}, ("",),
         _ex_ante, S.ExAnteVolatilityStream,
         "Ex-ante vol sigma_t = EWM std (span, adjust=True, bias-corrected) of simple returns "
         "* sqrt(periods_per_year); Lim, Zohren & Roberts (2019).",
+        positive=_C,
     ),
     FeatureDef(
         "normalised_return", "deep-momentum", _C, {"horizon": 1, "span": 60}, ("",),
         normalised_return, S.NormalisedReturnStream,
         "Normalised return (p_t / p_{t-k} - 1) / (sigma_daily_t * sqrt(k)), sigma = EWM std "
         "(span) of daily returns; Lim, Zohren & Roberts (2019).",
+        positive=_C,
     ),
     FeatureDef(
         "macd_signal", "deep-momentum", _C,

@@ -75,7 +75,8 @@ def _market(market: Any, n: int, symbols: Sequence[str] | None) -> int:
     """Column index of ``market``: an int in [0, n) or a symbol name found in ``symbols``."""
     if isinstance(market, str):
         if symbols is None:
-            raise ValueError(f"market {market!r} is a symbol name; pass symbols= to resolve it")
+            raise ValueError(f"market {market!r} is a symbol name; pass symbols= to resolve it "
+                             f"(or give the market's column index)")
         syms = list(symbols)
         if market not in syms:
             raise ValueError(f"market {market!r} is not among the symbols {syms}")
@@ -622,7 +623,9 @@ class MeanPairwiseCorrelationStream(StreamFeature):
     """Streaming :func:`~workbench.features._micro.mean_pairwise_correlation` (input close).
 
     O(N^2) state and work per bar (the batch kernel's row function); the market-wide
-    value is written for every symbol.
+    value is written for every symbol (as the batch function's (T,) series);
+    :class:`~workbench.features.FeatureStream` then sets NaN where a symbol has no bar,
+    as ``FeatureSet`` does.
     """
 
     inputs: ClassVar[tuple[str, ...]] = ("close",)

@@ -54,13 +54,17 @@ __all__ = [
 _CPU = "_cpu_ta"
 
 
-def _panels(**arrays: Any) -> tuple[list[np.ndarray], bool]:
-    """Validate several same-shape panels (keyword order kept); return 2-D arrays and 1-D flag."""
+def _panels(*, positive: bool = False, **arrays: Any) -> tuple[list[np.ndarray], bool]:
+    """Validate several same-shape panels (keyword order kept); return 2-D arrays and 1-D flag.
+
+    ``positive=True``: the panels are prices of a feature built on price ratios or log
+    prices; a finite value <= 0 raises (see ``_api._check_positive``).
+    """
     out = []
     first = None
     one_d = False
     for name, value in arrays.items():
-        a, od = _as_panel(value, name)
+        a, od = _as_panel(value, name, positive=positive)
         if first is None:
             first = (name, a.shape, od)
             one_d = od
@@ -87,7 +91,7 @@ def roc(close: Any, period: int = 10, *, dtype: Any = np.float64,
     Parameters
     ----------
     close : array_like, shape (T, N) or (T,)
-        Prices; NaN marks a missing bar.
+        Positive prices; NaN marks a missing bar.
     period : int, optional
         Lag ``k`` in valid bars, >= 1 (default 10).
     dtype : {float64, float32}, optional
@@ -106,6 +110,8 @@ def roc(close: Any, period: int = 10, *, dtype: Any = np.float64,
     ValueError
         If ``close`` is not a numeric 1-D/2-D array, contains inf, or ``period`` is
         not an int >= 1.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -115,7 +121,7 @@ def roc(close: Any, period: int = 10, *, dtype: Any = np.float64,
     except where ``p_{t-k} == 0`` (TA-Lib writes 0, this writes NaN).
     """
     mod = _kernels(backend, _CPU)
-    (c,), one_d = _panels(close=close)
+    (c,), one_d = _panels(close=close, positive=True)
     period = _int(period, "period", 1)
     dt = _out_dtype(dtype)
     return _finish(mod.roc(c, period), one_d, dt)
@@ -529,6 +535,8 @@ def vol_of_vol(close: Any, vol_window: int = 20, window: int = 60,
     ValueError
         If ``close`` is not a numeric 1-D/2-D array, a window is not an int >= 2
         or ``periods_per_year`` is not a finite number > 0.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -539,7 +547,7 @@ def vol_of_vol(close: Any, vol_window: int = 20, window: int = 60,
     both stages use the sliding Welford update of ``rolling_volatility``.
     """
     mod = _kernels(backend, _CPU)
-    (c,), one_d = _panels(close=close)
+    (c,), one_d = _panels(close=close, positive=True)
     vol_window = _int(vol_window, "vol_window", 2)
     window = _int(window, "window", 2)
     ppy = _positive(periods_per_year, "periods_per_year")
@@ -576,6 +584,8 @@ def rolling_skewness(close: Any, window: int = 60, *, dtype: Any = np.float64,
     ------
     ValueError
         If ``close`` is not a numeric 1-D/2-D array or ``window`` is not an int >= 3.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -593,7 +603,7 @@ def rolling_skewness(close: Any, window: int = 60, *, dtype: Any = np.float64,
     floor does not depend on the price scale.
     """
     mod = _kernels(backend, _CPU)
-    (c,), one_d = _panels(close=close)
+    (c,), one_d = _panels(close=close, positive=True)
     window = _int(window, "window", 3)
     dt = _out_dtype(dtype)
     return _finish(mod.rolling_skewness(c, window), one_d, dt)
@@ -628,6 +638,8 @@ def rolling_kurtosis(close: Any, window: int = 60, *, dtype: Any = np.float64,
     ------
     ValueError
         If ``close`` is not a numeric 1-D/2-D array or ``window`` is not an int >= 4.
+        Also if ``close`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -645,7 +657,7 @@ def rolling_kurtosis(close: Any, window: int = 60, *, dtype: Any = np.float64,
     floor does not depend on the price scale.
     """
     mod = _kernels(backend, _CPU)
-    (c,), one_d = _panels(close=close)
+    (c,), one_d = _panels(close=close, positive=True)
     window = _int(window, "window", 4)
     dt = _out_dtype(dtype)
     return _finish(mod.rolling_kurtosis(c, window), one_d, dt)
@@ -684,6 +696,8 @@ def parkinson_volatility(high: Any, low: Any, window: int = 20,
     ValueError
         If an input is not a numeric 1-D/2-D array, the shapes differ, ``window``
         is not an int >= 1 or ``periods_per_year`` is not a finite number > 0.
+        Also if ``high`` or ``low`` holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -694,7 +708,7 @@ def parkinson_volatility(high: Any, low: Any, window: int = 20,
     exactly every ``window`` bars.
     """
     mod = _kernels(backend, _CPU)
-    (h, lo), one_d = _panels(high=high, low=low)
+    (h, lo), one_d = _panels(high=high, low=low, positive=True)
     window = _int(window, "window", 1)
     ppy = _positive(periods_per_year, "periods_per_year")
     dt = _out_dtype(dtype)
@@ -733,6 +747,8 @@ def garman_klass_volatility(open: Any, high: Any, low: Any, close: Any, window: 
     ValueError
         If an input is not a numeric 1-D/2-D array, the shapes differ, ``window``
         is not an int >= 1 or ``periods_per_year`` is not a finite number > 0.
+        Also if an input holds a finite price <= 0 (the message names the first
+        offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -743,7 +759,7 @@ def garman_klass_volatility(open: Any, high: Any, low: Any, close: Any, window: 
     exactly every ``window`` bars.
     """
     mod = _kernels(backend, _CPU)
-    (o, h, lo, c), one_d = _panels(open=open, high=high, low=low, close=close)
+    (o, h, lo, c), one_d = _panels(open=open, high=high, low=low, close=close, positive=True)
     window = _int(window, "window", 1)
     ppy = _positive(periods_per_year, "periods_per_year")
     dt = _out_dtype(dtype)
@@ -756,7 +772,8 @@ def garman_klass_volatility(open: Any, high: Any, low: Any, close: Any, window: 
 
 for _d in (
     FeatureDef("roc", "trend", ("close",), {"period": 10}, ("",), roc, ROCStream,
-               "100 (p_t / p_{t-k} - 1) over valid bars; talib.ROC"),
+               "100 (p_t / p_{t-k} - 1) over valid bars; talib.ROC",
+               positive=("close",)),
     FeatureDef("momentum", "trend", ("close",), {"period": 10}, ("",), momentum,
                MomentumStream, "p_t - p_{t-k} over valid bars; talib.MOM"),
     FeatureDef("price_position", "trend", ("high", "low", "close"), {"window": 14}, ("",),
@@ -779,19 +796,24 @@ for _d in (
                ATRStream, "Wilder average of the true range; talib.ATR, Wilder (1978)"),
     FeatureDef("vol_of_vol", "volatility", ("close",),
                {"vol_window": 20, "window": 60, "periods_per_year": 252}, ("",), vol_of_vol,
-               VolOfVolStream, "std_w(ddof=1) of rolling_volatility(close, vol_window, ppy)"),
+               VolOfVolStream, "std_w(ddof=1) of rolling_volatility(close, vol_window, ppy)",
+               positive=("close",)),
     FeatureDef("skewness", "volatility", ("close",), {"window": 60}, ("",), rolling_skewness,
-               SkewnessStream, "rolling G1 skewness of log returns; pandas rolling().skew()"),
+               SkewnessStream, "rolling G1 skewness of log returns; pandas rolling().skew()",
+               positive=("close",)),
     FeatureDef("kurtosis", "volatility", ("close",), {"window": 60}, ("",), rolling_kurtosis,
                KurtosisStream,
-               "rolling G2 excess kurtosis of log returns; pandas rolling().kurt()"),
+               "rolling G2 excess kurtosis of log returns; pandas rolling().kurt()",
+               positive=("close",)),
     FeatureDef("parkinson", "volatility", ("high", "low"),
                {"window": 20, "periods_per_year": 252}, ("",), parkinson_volatility,
-               ParkinsonStream, "sqrt(mean_w ln(h/l)^2 / (4 ln 2) * ppy); Parkinson (1980)"),
+               ParkinsonStream, "sqrt(mean_w ln(h/l)^2 / (4 ln 2) * ppy); Parkinson (1980)",
+               positive=("high", "low")),
     FeatureDef("garman_klass", "volatility", ("open", "high", "low", "close"),
                {"window": 20, "periods_per_year": 252}, ("",), garman_klass_volatility,
                GarmanKlassStream,
-               "sqrt(mean_w[0.5 ln(h/l)^2 - (2 ln 2 - 1) ln(c/o)^2] * ppy); Garman-Klass (1980)"),
+               "sqrt(mean_w[0.5 ln(h/l)^2 - (2 ln 2 - 1) ln(c/o)^2] * ppy); Garman-Klass (1980)",
+               positive=("open", "high", "low", "close")),
 ):
     register(_d)
 del _d
