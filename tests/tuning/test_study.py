@@ -88,7 +88,7 @@ def test_is_non_dominated_small_cases():
         is_non_dominated(np.ones(3), np.array([True]))
 
 
-def test_resume_after_a_killed_kernel_with_the_sqlite_default(tmp_path):
+def test_resume_after_a_killed_kernel_with_the_sqlite_default(tmp_path, monkeypatch):
     """A process dies in the middle of a trial; tune() again finishes the same study."""
     env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path), "CRAFTED_DIE_AT_FIT": "7",
            "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -103,18 +103,17 @@ def test_resume_after_a_killed_kernel_with_the_sqlite_default(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, timeout=120,
                           capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr  # SIGKILL in the 7th fit = 4th trial
-    os.environ["WORKBENCH_DATA_DIR"] = str(tmp_path)
-    try:
-        study = load_study("CraftedModel-sharpe", heartbeat_interval=None)
-        first = {t.number: (t.params, t.values) for t in study.trials
-                 if t.state.name == "COMPLETE"}
-        assert len(first) == 3
-        assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3 + ["RUNNING"]
-        res = tune(CraftedModel, {"quality": (-1.0, 1.0)}, data=synthetic_dataset(T=500, N=2),
-                   n_trials=8, n_folds=2, fixed={"epochs": 4}, pruner="none", refit=False,
-                   progress=False, heartbeat_interval=1, grace_period=2)
-    finally:
-        del os.environ["WORKBENCH_DATA_DIR"]
+    # (monkeypatch restores the caller's WORKBENCH_DATA_DIR, e.g. make test's temp dir:
+    # deleting it sent every later test and notebook to the checkout's .workbench)
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path))
+    study = load_study("CraftedModel-sharpe", heartbeat_interval=None)
+    first = {t.number: (t.params, t.values) for t in study.trials
+             if t.state.name == "COMPLETE"}
+    assert len(first) == 3
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3 + ["RUNNING"]
+    res = tune(CraftedModel, {"quality": (-1.0, 1.0)}, data=synthetic_dataset(T=500, N=2),
+               n_trials=8, n_folds=2, fixed={"epochs": 4}, pruner="none", refit=False,
+               progress=False, heartbeat_interval=1, grace_period=2)
     t = res.trials
     assert (t.state == "COMPLETE").sum() == 8
     for number, (params, values) in first.items():  # nothing completed is lost or changed
