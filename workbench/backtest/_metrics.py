@@ -72,7 +72,7 @@ def _ratio(num: float, den: float, scale: float) -> float:
     """
     if np.isnan(num) or np.isnan(den):
         return float("nan")
-    if den <= 1e-12 * abs(num) or den == 0.0:
+    if den <= 1e-12 * abs(num):  # (den >= 0: a std or a root mean square)
         return float("nan") if num == 0.0 else float(np.copysign(np.inf, num))
     return float(num / den * scale)
 

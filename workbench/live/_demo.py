@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +65,10 @@ def demo_ensemble(path: str | Path | None = None, *, train_end: str = "2008-12-3
         load_model,
         save_model,
     )
+    from workbench.models._sequence import _is_int, check_param
     from workbench.tuning._storage import data_dir
 
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    check_param("epochs", epochs, _is_int(epochs, 1), "an integer >= 1")
     if not isinstance(train_end, str):
         raise ValueError(f"train_end must be a date string such as '2008-12-31', got "
                          f"{train_end!r}")

@@ -218,8 +218,10 @@ class LiveEngine:
         self.min_trade_fraction = float(min_trade_fraction)
         self.limits = limits if limits is not None else RiskLimits()
         self.ledger = ledger if ledger is not None else Ledger()
+        book = dict(self.ledger.positions())
+        pending = self.ledger.open_orders()
         try:
-            self._check_ledger_symbols()
+            self._check_ledger_symbols(book, pending)
         except ValueError:
             if ledger is None:  # opened here: do not leak its connection
                 self.ledger.close()
@@ -254,8 +256,8 @@ class LiveEngine:
         self.monitor = RiskMonitor(self.ledger.initial_cash, window=var_window)
         self.cursor = self.ledger.cursor()
         self.cash = float(self.ledger.cash())
-        self.book: dict[str, float] = dict(self.ledger.positions())
-        self.broker.restore(self.ledger.open_orders())
+        self.book: dict[str, float] = book
+        self.broker.restore(pending)
         self.prices: dict[str, float] = {}
         self.last_seen: dict[str, float] = {}  # wall-clock time of each symbol's last bar
         self.state: Any = None
@@ -269,14 +271,14 @@ class LiveEngine:
         self._stop = threading.Event()
 
     # -- set-up helpers ----------------------------------------------------------------
-    def _check_ledger_symbols(self) -> None:
-        """Refuse a ledger holding positions or open orders in symbols not traded here.
+    def _check_ledger_symbols(self, book: dict[str, float], orders: Sequence[Any]) -> None:
+        """Refuse a ledger book or open orders in symbols not traded here.
 
         The engine values, sizes and fills only its own symbols, so such holdings would
         silently drop out of its equity (and open orders would never fill).
         """
-        held = {s for s, q in self.ledger.positions().items() if q != 0.0}
-        pending = {o.symbol for o in self.ledger.open_orders()}
+        held = {s for s, q in book.items() if q != 0.0}
+        pending = {o.symbol for o in orders}
         foreign = sorted((held | pending) - set(self.symbols))
         if foreign:
             kinds = {s: " and ".join(k for k, on in (("position", s in held),

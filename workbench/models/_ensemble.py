@@ -23,7 +23,13 @@ import pandas as pd
 import torch
 
 from workbench.models._losses import captured_returns
-from workbench.models._sequence import _is_int, _is_num, check_param, score_positions
+from workbench.models._sequence import (
+    _is_int,
+    _is_num,
+    check_param,
+    row_bounds,
+    score_positions,
+)
 from workbench.models._walkforward import fit_tagged, fold_dates, fold_slices
 
 __all__ = ["Ensemble", "EnsembleWalkForward", "walk_forward_ensemble", "METHODS"]
@@ -303,11 +309,8 @@ class Ensemble:
             raise ValueError(f"dataset feature_names {list(dataset.feature_names)} differ from "
                              f"the members' feature_names_in_ {list(names)}")
         T = dataset.features.shape[0]
-        if not isinstance(valid, slice) or valid.step not in (None, 1):
-            raise ValueError(f"valid must be a slice of rows with step 1, got {valid!r}")
-        start = 0 if valid.start is None else int(valid.start)
-        stop = T if valid.stop is None else int(valid.stop)
-        if not 0 <= start < stop <= T:
+        start, stop = row_bounds(valid, T, "valid")  # as the members' fit reads it
+        if start == stop:
             raise ValueError(f"valid must select rows within [0, {T}) with start < stop, "
                              f"got {valid!r}")
         return slice(start, stop)

@@ -351,22 +351,21 @@ class SequenceModel(EstimatorParams):
         gen = torch.Generator().manual_seed(self.seed)
         feats, nxt, sig = dataset.features, dataset.next_returns, dataset.sigma
         T = feats.shape[0]
-        t0_, t1_ = row_bounds(train, T, "train")
-        train = slice(t0_, t1_)
+        train = slice(*row_bounds(train, T, "train"))
         if valid is not None:
             valid = slice(*row_bounds(valid, T, "valid"))
         ok = dataset.valid_mask()
         tr_ok = ok.copy()
-        tr_ok[max(t1_ - 1, 0):] = False  # r_{t+1} of the last row lies past the window
-        win = self._windows(feats, nxt, sig, tr_ok, t0_, t1_)
+        tr_ok[max(train.stop - 1, 0):] = False  # r_{t+1} of the last row lies past the window
+        win = self._windows(feats, nxt, sig, tr_ok, train.start, train.stop)
         if int(win.mask.sum()) < 2:
             raise ValueError(
-                f"training window rows {t0_}:{t1_} hold fewer than 2 valid "
+                f"training window rows {train.start}:{train.stop} hold fewer than 2 valid "
                 "(asset, time) pairs; widen the window or check the features' warm-up"
             )
         self.n_features_in_ = feats.shape[-1]
         self.feature_names_in_ = tuple(dataset.feature_names)
-        self.training_window_ = (t0_, t1_,
+        self.training_window_ = (train.start, train.stop,
                                  int(valid.start) if valid is not None else -1,
                                  int(valid.stop) if valid is not None else -1)
         net = self._build_network(self.n_features_in_).to(dev)
@@ -375,7 +374,6 @@ class SequenceModel(EstimatorParams):
         n = win.x.shape[0]
         self.history_: list[dict[str, float]] = []
         best_state, best_score, best_epoch, bad = None, -np.inf, 0, 0
-        diverged = 0
         bar = tqdm(range(1, self.epochs + 1), desc=f"{type(self).__name__} epochs",
                    disable=not self.progress, leave=False)
         for epoch in bar:
@@ -396,11 +394,12 @@ class SequenceModel(EstimatorParams):
                 nn.utils.clip_grad_norm_(net.parameters(), float(self.max_grad_norm))
                 opt.step()
                 losses.append(float(loss.detach()))
-                if not math.isfinite(losses[-1]) or not all(
-                        bool(torch.isfinite(p).all()) for p in net.parameters()):
-                    diverged = epoch
+                if not math.isfinite(losses[-1]):
                     break
-            if diverged:
+            # non-finite weights give a non-finite loss at the next batch; the last step's
+            # are checked once per epoch
+            if losses and (not math.isfinite(losses[-1])
+                           or not all(bool(torch.isfinite(p).all()) for p in net.parameters())):
                 if best_state is None:
                     raise ValueError(
                         f"{type(self).__name__} training diverged at epoch {epoch} (non-finite "
