@@ -68,5 +68,8 @@ def test_import_workbench_is_light():
         "import sys, time; t=time.perf_counter(); import workbench.features; "
         "print(time.perf_counter()-t); assert 'numba' not in sys.modules"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert float(out.stdout) < 1.0
+    # best of three: the import's own cost (~0.1 s), not a stall of a busy machine (a CI
+    # run once took 1.18 s)
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout) for _ in range(3)]
+    assert min(times) < 1.0
