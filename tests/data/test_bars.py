@@ -234,3 +234,30 @@ def test_summary_and_gaps_known_gap():
     assert row["end"] == pd.Timestamp("2020-01-04", tz="UTC")
     assert row["n_missing"] == 2
     assert len(b.gaps(min_length=3)) == 0
+
+
+def test_from_wide_symbols_follow_close_column_order():
+    # the documented order is that of frames["close"], whatever the other frames' order
+    b = make_panel().select(["C", "A", "B"])
+    frames = b.to_frames()
+    frames["open"] = frames["open"][["A", "B", "C"]]
+    frames["volume"] = frames["volume"][["B", "C", "A"]]
+    back = Bars.from_wide(frames)
+    assert back.symbols == ("C", "A", "B")
+    assert back.equals(b)
+    frames["high"] = frames["high"][["C", "B"]]  # A has no high
+    with pytest.raises(DataValidationError) as ei:
+        Bars.from_wide(frames)
+    assert ei.value.rule == "missing column" and ei.value.column == "high/A"
+
+
+def test_summary_and_gaps_of_an_empty_window():
+    # a window past the data (e.g. load_universe(start=...) after the last bar) has T == 0
+    b = make_panel().loc("2030-01-01")
+    assert b.shape == (0, 3)
+    s = b.summary()
+    assert list(s.index) == ["A", "B", "C"]
+    assert s["first"].isna().all() and s["last"].isna().all()
+    assert (s[["n_bars", "n_missing", "longest_gap"]] == 0).all().all()
+    g = b.gaps()
+    assert len(g) == 0 and list(g.columns) == ["symbol", "start", "end", "n_missing"]

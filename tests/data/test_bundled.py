@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,9 +109,24 @@ def test_goog_backtesting():
     assert b.index[-1].year == 2013
 
 
+def test_btcusd_monthly_matches_the_shipped_file():
+    b = wd.load_btcusd_monthly()
+    _check_valid(b)
+    assert b.symbols == ("BTCUSD",) and b.T == 156
+    assert b.index[0] == _day("2012-01-31") and b.index[-1] == _day("2024-12-31")
+    assert (b.index == b.index + pd.offsets.MonthEnd(0)).all()  # one bar per month end
+    # against the raw CSV read independently of the loader
+    import backtesting
+
+    raw = pd.read_csv(Path(backtesting.__file__).parent / "test" / "BTCUSD.csv", index_col=0)
+    np.testing.assert_array_equal(b["close"][:, 0], raw["Close"].to_numpy())
+    np.testing.assert_array_equal(b["volume"][:, 0], raw["Volume"].to_numpy())
+    assert wd.load_universe("btcusd_monthly").symbols == ("BTCUSD",)
+
+
 def test_universes_listed():
     assert wd.list_universes() == sorted(
-        ["daily", "daily_indices", "daily_stocks", "eurusd_hourly"]
+        ["btcusd_monthly", "daily", "daily_indices", "daily_stocks", "eurusd_hourly"]
     )
     assert set(wd.UNIVERSES) == set(wd.list_universes())
     with pytest.raises(ValueError, match="daily_indices"):

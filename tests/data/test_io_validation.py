@@ -320,3 +320,88 @@ def test_large_file_validates(tmp_path):
     with pytest.raises(DataValidationError) as ei:
         read_csv(p)
     assert ei.value.rule == "high < low" and ei.value.row == 123_457
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_csv_round_trip_keeps_tickers_that_look_missing(tmp_path, layout):
+    # "NA" is National Bank of Canada on the TSX; pandas reads NA/NULL/None/nan as missing
+    b = make_bars()
+    b = Bars(b.index, ("NA", "NULL", "nan"), *(b[f] for f in b.FIELDS))
+    p = tmp_path / f"na_{layout}.csv"
+    write_csv(b, p, layout=layout)
+    back = read_csv(p)
+    assert sorted(back.symbols) == ["NA", "NULL", "nan"]
+    assert back.select(b.symbols).equals(b)
+
+
+def test_empty_symbol_cell_is_still_an_error(tmp_path):
+    p = write(tmp_path, with_row(4, "2020-01-03,,20.5,22,20,21,250"))
+    err = expect(p, "non-finite value", column="symbol", row=4)
+    assert "empty symbol" in str(err)
+
+
+def test_long_table_indexed_by_timestamp_and_symbol(tmp_path):
+    # df.set_index(["timestamp", "symbol"]) is the usual pandas shape of a long table;
+    # pandas stores those index levels in the Parquet file and restores them as the index
+    b = make_bars()
+    indexed = b.to_long().set_index(["timestamp", "symbol"])
+    assert Bars.from_long(indexed).select(b.symbols).equals(b)
+    p = tmp_path / "indexed.parquet"
+    indexed.to_parquet(p)
+    assert read_parquet(p).select(b.symbols).equals(b)
+    p = tmp_path / "Timestamp_index.parquet"
+    wide = _wide_frame(b).rename(columns={"timestamp": "Timestamp"}).set_index("Timestamp")
+    wide.to_parquet(p)
+    assert read_parquet(p, layout="wide").equals(b)
+
+
+def _wide_frame(b):
+    cols = {"timestamp": b.index}
+    for f in b.FIELDS:
+        for j, s in enumerate(b.symbols):
+            cols[f"{f}/{s}"] = b[f][:, j]
+    return pd.DataFrame(cols)
+
+
+@pytest.mark.parametrize("writer", [write_csv, write_parquet])
+def test_writer_refuses_unreadable_panel_and_keeps_existing_file(tmp_path, writer):
+    good = make_bars()
+    p = tmp_path / "bars.data"
+    writer(good, p)
+    before = p.read_bytes()
+    close = good["close"].copy()
+    close[3, 1] = -close[3, 1]  # negative price: allowed only with validate=False
+    bad = Bars(good.index, good.symbols, good["open"], good["high"], good["low"], close,
+               good["volume"], validate=False, source="cleaned")
+    with pytest.raises(DataValidationError) as ei:
+        writer(bad, p)
+    err = ei.value
+    assert err.rule == "non-positive price" and err.symbol == good.symbols[1]
+    assert err.timestamp == good.index[3] and str(p) in str(err) and "not written" in str(err)
+    assert p.read_bytes() == before  # the good file is intact
+    assert (read_csv if writer is write_csv else read_parquet)(p).select(good.symbols).equals(good)
+    empty = good.loc("2100-01-01")
+    with pytest.raises(DataValidationError, match="empty input"):
+        writer(empty, p)
+    assert p.read_bytes() == before
+
+
+def test_day_first_dates_are_not_read_month_first(tmp_path):
+    # 1, 2 and 13 February written day-first: reading each value on its own took the first
+    # two month-first (2 January, 2 February) and silently shuffled the calendar
+    lines = [
+        "01/02/2020,A,10,11,9,10.5,1",
+        "02/02/2020,A,10,11,9,10.5,1",
+        "13/02/2020,A,10,11,9,10.5,1",
+    ]
+    b = read_csv(write(tmp_path, lines))
+    assert list(b.index) == [ts("2020-02-01"), ts("2020-02-02"), ts("2020-02-13")]
+    lines = ["01/02/2020,A,10,11,9,10.5,1", "02/03/2020,A,10,11,9,10.5,1"]
+    b = read_csv(write(tmp_path, lines, name="month_first.csv"))
+    assert list(b.index) == [ts("2020-01-02"), ts("2020-02-03")]  # one format: month-first
+
+
+def test_timestamps_in_two_formats_are_an_error(tmp_path):
+    lines = ["2020-01-02,A,10,11,9,10.5,1", "03/01/2020,A,10,11,9,10.5,1"]
+    err = expect(write(tmp_path, lines), "unparseable timestamp", row=2, value="03/01/2020")
+    assert "one format" in str(err)

@@ -287,3 +287,19 @@ def test_constructor_rules():
         OrderBook(TS[::-1], ("AAA", "BBB"), bp, ap, bs, az)
     with pytest.raises(ValueError, match="expected"):
         OrderBook(TS, ("AAA", "BBB"), bp[:, :, :2], ap, bs, az)
+
+
+def test_csv_symbol_that_pandas_reads_as_missing(tmp_path):
+    # the ticker "NA" must not become NaN (and an "empty symbol" error)
+    bid_px, ask_px, bid_sz, ask_sz = arrays()
+    ob = OrderBook(TS, ("AAA", "NA"), bid_px, ask_px, bid_sz, ask_sz)
+    p = tmp_path / "na.csv"
+    ob.to_long().to_csv(p, index=False)
+    assert read_orderbook_csv(p).equals(ob)
+
+
+def test_parquet_with_pandas_index_levels(tmp_path):
+    ob = book()
+    p = tmp_path / "indexed.parquet"
+    ob.to_long().set_index(["timestamp", "symbol", "side", "level"]).to_parquet(p)
+    assert read_orderbook_parquet(p).equals(ob)

@@ -319,7 +319,10 @@ class Bars:
         ----------
         df : pandas.DataFrame
             Columns ``timestamp symbol open high low close [volume]`` (case-insensitive); a
-            ``timestamp`` index is accepted too. Rows in any order; one row per bar.
+            ``timestamp`` index or a ``(timestamp, symbol)`` MultiIndex is accepted too (named
+            index levels are read as columns). One row per bar; symbols may be grouped or
+            interleaved in any order, but each symbol's rows must be in time order (else
+            ``"unsorted timestamps"``).
         source : str, default "<dataframe>"
             Used in error messages.
         tz : str, default "UTC"
@@ -380,21 +383,24 @@ class Bars:
             if f not in lower:
                 raise DataValidationError("missing column", source=source, column=f)
         close = lower["close"]
-        cols: dict[str, Any] = {"timestamp": pd.Series(close.index)}
-        for f in FIELDS:
-            if f not in lower:
-                continue
-            frame = lower[f]
-            if not frame.index.equals(close.index):
+        present = [f for f in FIELDS if f in lower]
+        for f in present:
+            if not lower[f].index.equals(close.index):
                 raise ValueError(f"{source}: frame {f!r} has a different index from 'close'")
-            for s in frame.columns:
-                cols[f"{f}/{s}"] = frame[s].reset_index(drop=True)
-        for f in FIELDS[:4]:
-            for s in close.columns:
-                if f"{f}/{s}" not in cols:
+        cols: dict[str, Any] = {"timestamp": pd.Series(close.index)}
+        # symbol by symbol in the column order of ``close``: parse_wide keeps the order in
+        # which symbols first appear among the columns
+        for s in close.columns:
+            for f in present:
+                if s in lower[f].columns:
+                    cols[f"{f}/{s}"] = lower[f][s].reset_index(drop=True)
+                elif f != "volume":
                     raise DataValidationError(
                         "missing column", source=source, column=f"{f}/{s}", symbol=str(s)
                     )
+        for f in present:  # symbols missing from ``close``: parse_wide reports them
+            for s in lower[f].columns:
+                cols.setdefault(f"{f}/{s}", lower[f][s].reset_index(drop=True))
         wide = pd.DataFrame(cols)
         index, symbols, data = parse_wide(wide, source=source, tz=tz)
         return cls._trusted(index, symbols, data, name=name, source=source)
@@ -524,6 +530,9 @@ class Bars:
     def _spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.mask
         has = np.asarray(m.any(axis=0))
+        if self.T == 0:  # argmax of an empty axis raises
+            none = np.full(self.N, -1, dtype=np.int64)
+            return has, none, none
         first = np.where(has, np.argmax(m, axis=0), -1)
         last = np.where(has, self.T - 1 - np.argmax(m[::-1], axis=0), -1)
         return has, first, last
@@ -599,7 +608,17 @@ class Bars:
 
 
 def _timestamp_as_column(df: pd.DataFrame) -> pd.DataFrame:
+    """Move named index levels that are not also columns into columns.
+
+    A ``timestamp`` index, or a ``(timestamp, symbol)`` MultiIndex as ``set_index`` or a
+    pandas-written Parquet file gives, then reads like the long layout's columns.
+    """
     cols = {str(c).strip().lower() for c in df.columns}
-    if "timestamp" not in cols and str(df.index.name).lower() == "timestamp":
-        return df.reset_index()
-    return df
+    levels = [
+        i
+        for i, n in enumerate(df.index.names)
+        if n is not None and str(n).strip().lower() not in cols
+    ]
+    if not levels:
+        return df
+    return df.reset_index(level=levels)

@@ -6,8 +6,9 @@ Sources
   OHLCV, 1999-01-04 to 2018-12-31 (Yahoo Finance export shipped with arch).
 - ``bokeh_sampledata.stocks``: AAPL, GOOG, IBM, MSFT daily OHLCV, 2000-03-01 (GOOG 2004-08-19)
   to 2013-03-01, raw (split-unadjusted) prices plus an adjusted close.
-- ``backtesting`` (files ``backtesting/test/EURUSD.csv`` and ``GOOG.csv``): EUR/USD hourly
-  2017-04-19 to 2018-02-07 and GOOG daily 2004-08-19 to 2013-03-01.
+- ``backtesting`` (files ``backtesting/test/EURUSD.csv``, ``GOOG.csv`` and ``BTCUSD.csv``):
+  EUR/USD hourly 2017-04-19 to 2018-02-07, GOOG daily 2004-08-19 to 2013-03-01 and BTC/USD
+  monthly 2012-01 to 2024-12.
 
 Every loader is cached; the returned :class:`~workbench.data.Bars` are immutable (read-only
 arrays), so sharing the cached object is safe.
@@ -30,6 +31,7 @@ __all__ = [
     "UNIVERSES",
     "list_universes",
     "load_bokeh_stocks",
+    "load_btcusd_monthly",
     "load_eurusd_hourly",
     "load_goog_backtesting",
     "load_nasdaq",
@@ -43,6 +45,7 @@ UNIVERSES: dict[str, tuple[str, ...]] = {
     "daily_indices": ("SP500", "NASDAQ"),
     "daily_stocks": ("AAPL", "GOOG", "IBM", "MSFT"),
     "eurusd_hourly": ("EURUSD",),
+    "btcusd_monthly": ("BTCUSD",),
 }
 
 _BOKEH_SYMBOLS = ("AAPL", "GOOG", "IBM", "MSFT")
@@ -224,6 +227,31 @@ def load_goog_backtesting() -> Bars:
     return _from_ohlcv(df, "GOOG", source="backtesting.test.GOOG")
 
 
+@functools.cache
+def load_btcusd_monthly() -> Bars:
+    """Load BTC/USD monthly bars shipped with ``backtesting`` (``backtesting.test.BTCUSD``).
+
+    Returns
+    -------
+    Bars
+        (T, 1) panel, symbol ``"BTCUSD"``, 156 monthly bars stamped at each month's last
+        calendar day, 2012-01-31 to 2024-12-31 (midnight UTC): open, high, low and close of
+        the month in USD per bitcoin, volume in bitcoin as given by the source.
+
+    Raises
+    ------
+    ImportError
+        ``backtesting`` is not installed.
+
+    Notes
+    -----
+    Monthly bars: annualise with 12 periods per year (e.g.
+    ``performance_metrics(r, periods_per_year=12)``), not the daily default of 252.
+    """
+    df = _backtesting_csv("BTCUSD.csv")
+    return _from_ohlcv(df, "BTCUSD", source="backtesting.test.BTCUSD")
+
+
 def list_universes() -> list[str]:
     """Return the names accepted by :func:`load_universe`, sorted."""
     return sorted(UNIVERSES)
@@ -239,6 +267,8 @@ def _universe(name: str) -> Bars:
         parts = [load_bokeh_stocks()]
     elif name == "eurusd_hourly":
         parts = [load_eurusd_hourly()]
+    elif name == "btcusd_monthly":
+        parts = [load_btcusd_monthly()]
     else:  # pragma: no cover - guarded by load_universe
         raise ValueError(name)
     return Bars.union(parts, name=name)
@@ -251,7 +281,8 @@ def load_universe(name: str = "daily", start=None, end=None) -> Bars:
     ----------
     name : str, default "daily"
         ``"daily"`` (SP500, NASDAQ, AAPL, GOOG, IBM, MSFT), ``"daily_indices"`` (SP500, NASDAQ),
-        ``"daily_stocks"`` (adjusted AAPL, GOOG, IBM, MSFT) or ``"eurusd_hourly"`` (EURUSD).
+        ``"daily_stocks"`` (adjusted AAPL, GOOG, IBM, MSFT), ``"eurusd_hourly"`` (EURUSD) or
+        ``"btcusd_monthly"`` (BTCUSD, monthly bars).
     start, end : str, datetime-like or None
         Inclusive bounds passed to :meth:`Bars.loc`.
 

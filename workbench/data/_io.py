@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._bars import Bars
-from ._validation import FIELDS, DataValidationError, parse_long, parse_wide
+from ._bars import Bars, _timestamp_as_column
+from ._validation import FIELDS, DataValidationError, parse_long, parse_wide, validate_panel
 
 __all__ = ["read_csv", "read_parquet", "write_csv", "write_parquet"]
 
@@ -48,7 +48,9 @@ def read_csv(
         ``symbol`` column exists, else wide.
     tz : str, default "UTC"
         Time zone of naive timestamps; they are localised to it, then converted to UTC. Values
-        carrying an offset are converted to UTC.
+        carrying an offset are converted to UTC. Timestamps are ISO 8601 or share one other
+        format, month-first (``01/02/2020`` is 2 January) unless only day-first reads them all
+        (a ``13/02/2020`` makes the column day-first); two formats in one column are an error.
     name : str, optional
         Label of the returned panel.
 
@@ -72,15 +74,54 @@ def read_csv(
     """
     _check_layout(layout)
     source = str(path)
+    df = read_csv_table(path, ("timestamp", "symbol"), error=DataValidationError)
+    return _build(df, layout, source, tz, name)
+
+
+def read_csv_table(
+    path: PathLike, text_columns: tuple[str, ...], *, error: type[DataValidationError]
+) -> pd.DataFrame:
+    """Read a CSV with a header row, the named columns as text.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        CSV file.
+    text_columns : tuple of str
+        Lower-case names of the columns read as ``str`` (matched case-insensitively);
+        ``"symbol"`` among them keeps its cells literally: only an empty cell is missing, so
+        tickers such as ``NA`` (National Bank of Canada) or ``NULL`` are not read as NaN.
+    error : type
+        :class:`DataValidationError` subclass raised for an empty file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table; numeric columns get pandas' usual missing-value markers.
+
+    Raises
+    ------
+    DataValidationError
+        Rule ``"empty input"``: the file is empty.
+    FileNotFoundError
+        No such file.
+    """
     try:
         header = pd.read_csv(path, nrows=0)
     except pd.errors.EmptyDataError as exc:
-        raise DataValidationError("empty input", source=source, detail="file is empty") from exc
-    text_cols = {
-        c: "str" for c in header.columns if str(c).strip().lower() in ("timestamp", "symbol")
-    }
-    df = pd.read_csv(path, dtype=text_cols)
-    return _build(df, layout, source, tz, name)
+        raise error("empty input", source=str(path), detail="file is empty") from exc
+    names = [str(c).strip().lower() for c in header.columns]
+    text = {c: "str" for c, n in zip(header.columns, names) if n in text_columns}
+    df = pd.read_csv(path, dtype=text)
+    if "symbol" in text_columns and "symbol" in names:
+        pos = names.index("symbol")
+        sym = df.iloc[:, pos]
+        if sym.isna().any():  # re-read literally: "NA", "null", "None"... are symbols
+            literal = pd.read_csv(
+                path, usecols=[pos], dtype="str", keep_default_na=False, na_values=[""]
+            ).iloc[:, 0]
+            df[df.columns[pos]] = literal.to_numpy()
+    return df
 
 
 def read_parquet(
@@ -92,7 +133,8 @@ def read_parquet(
     ----------
     path : str or os.PathLike
         Parquet file (read with pyarrow). The timestamp column may be a timestamp type (naive or
-        tz-aware) or text.
+        tz-aware) or text. Index columns stored by pandas (e.g. from
+        ``df.set_index(["timestamp", "symbol"]).to_parquet(path)``) are read as columns.
     layout, tz, name
         As in :func:`read_csv`.
 
@@ -109,10 +151,40 @@ def read_parquet(
         Unknown ``layout``.
     """
     _check_layout(layout)
-    df = pd.read_parquet(path)
-    if "timestamp" not in {str(c).lower() for c in df.columns} and df.index.name == "timestamp":
-        df = df.reset_index()
+    df = _timestamp_as_column(pd.read_parquet(path))
     return _build(df, layout, str(path), tz, name)
+
+
+def _check_writable(bars: Bars, path: PathLike, layout: str) -> None:
+    """Raise if the reader would reject the file, before the destination is touched.
+
+    A ``Bars`` built with ``validate=False`` may break the bar rules; an empty table cannot be
+    read back either. Overwriting a good file with one of those loses the good file.
+    """
+    if not isinstance(bars, Bars):
+        raise TypeError(f"bars must be a workbench.data.Bars, got {type(bars).__name__}")
+    _check_layout(layout, ("long", "wide"))
+    rows = int(bars.mask.sum()) if layout == "long" else bars.T
+    if rows == 0 or bars.N == 0:
+        raise DataValidationError(
+            "empty input",
+            source=bars.source,
+            detail=f"a {layout} table of this {bars.T} x {bars.N} panel has no bars; "
+            f"{os.fspath(path)!s} was not written",
+        )
+    try:
+        validate_panel(bars.index, bars.symbols, {f: bars[f] for f in FIELDS}, bars.source)
+    except DataValidationError as exc:
+        note = f"{os.fspath(path)!s} was not written (the reader would reject it)"
+        raise DataValidationError(
+            exc.rule,
+            source=exc.source,
+            column=exc.column,
+            symbol=exc.symbol,
+            timestamp=exc.timestamp,
+            value=exc.value,
+            detail=f"{exc.detail}; {note}" if exc.detail else note,
+        ) from exc
 
 
 def _table(bars: Bars, layout: str) -> pd.DataFrame:
@@ -143,14 +215,20 @@ def write_csv(bars: Bars, path: PathLike, *, layout: str = "long") -> None:
 
     Raises
     ------
+    DataValidationError
+        Before ``path`` is opened (an existing file is left as it was): the panel breaks a bar
+        rule (possible for ``Bars(..., validate=False)``), or it has no bar to write (rule
+        ``"empty input"``); :func:`read_csv` would reject either file.
     ValueError
         Unknown ``layout``.
 
     Notes
     -----
     Timestamps are written in ISO format with a ``+00:00`` offset; floats with round-trip
-    precision. A long file cannot carry timestamps at which no symbol has a bar.
+    precision. A long file cannot carry timestamps at which no symbol has a bar, nor symbols
+    without any bar.
     """
+    _check_writable(bars, path, layout)
     _table(bars, layout).to_csv(path, index=False)
 
 
@@ -168,7 +246,11 @@ def write_parquet(bars: Bars, path: PathLike, *, layout: str = "long") -> None:
 
     Raises
     ------
+    DataValidationError
+        As in :func:`write_csv`: nothing is written when :func:`read_parquet` would reject
+        the file.
     ValueError
         Unknown ``layout``.
     """
+    _check_writable(bars, path, layout)
     _table(bars, layout).to_parquet(path, index=False)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._bars import _timestamp_as_column, _utc_index
+from ._io import read_csv_table
 from ._validation import (
     DataValidationError,
     _dup_rows,
@@ -410,9 +411,10 @@ class OrderBook:
         ----------
         df : pandas.DataFrame
             Columns ``timestamp symbol side level price size`` (case-insensitive, others
-            ignored; a ``timestamp`` index is accepted): one row per (timestamp, symbol,
-            side, level), side ``"bid"``/``"ask"`` (case-insensitive), level an int >= 0
-            (0 = best). Rows in any order across symbols; each symbol's rows in time order.
+            ignored; named index levels such as a ``timestamp`` index are read as columns):
+            one row per (timestamp, symbol, side, level), side ``"bid"``/``"ask"``
+            (case-insensitive), level an int >= 0 (0 = best). Rows in any order across
+            symbols; each symbol's rows in time order.
         source : str, default "<dataframe>"
             Used in error messages (a file path for the file readers).
         tz : str, default "UTC"
@@ -571,16 +573,8 @@ def read_orderbook_csv(path: PathLike, *, tz: str = "UTC") -> OrderBook:
     FileNotFoundError
         No such file.
     """
-    source = str(path)
-    try:
-        header = pd.read_csv(path, nrows=0)
-    except pd.errors.EmptyDataError as exc:
-        raise OrderBookValidationError("empty input", source=source,
-                                       detail="file is empty") from exc
-    text = {c: "str" for c in header.columns
-            if str(c).strip().lower() in ("timestamp", "symbol", "side")}
-    df = pd.read_csv(path, dtype=text)
-    return OrderBook.from_long(df, source=source, tz=tz)
+    df = read_csv_table(path, ("timestamp", "symbol", "side"), error=OrderBookValidationError)
+    return OrderBook.from_long(df, source=str(path), tz=tz)
 
 
 def read_orderbook_parquet(path: PathLike, *, tz: str = "UTC") -> OrderBook:
@@ -604,5 +598,5 @@ def read_orderbook_parquet(path: PathLike, *, tz: str = "UTC") -> OrderBook:
     OrderBookValidationError
         As :func:`read_orderbook_csv`.
     """
-    df = pd.read_parquet(path)
+    df = pd.read_parquet(path)  # pandas-written index levels are read as columns
     return OrderBook.from_long(df, source=str(path), tz=tz)

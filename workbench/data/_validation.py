@@ -8,6 +8,7 @@ return plain arrays, so :mod:`workbench.data._bars` can build a ``Bars`` without
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -293,7 +294,8 @@ def parse_timestamps(
     """Parse a column of timestamps to a UTC ``DatetimeIndex`` (ns).
 
     Naive values are localised to ``tz`` and converted to UTC; values with offsets are
-    converted to UTC.
+    converted to UTC. Text is read as ISO 8601, else in one format for the whole column (see
+    ``_parse_strings``: month-first unless only day-first reads every value).
 
     Raises
     ------
@@ -338,10 +340,20 @@ def parse_timestamps(
 
 
 def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
+    """Parse text timestamps: ISO 8601, else one format for the whole column.
+
+    A non-ISO column is read with the format inferred from its first value, month-first
+    (``01/02/2020`` is 2 January), else day-first when that is the only one format that reads
+    every value (``13/02/2020`` in the column makes it day-first). Formats are never mixed
+    within a column: parsing value by value would read ``01/02/2020`` month-first and
+    ``13/02/2020`` day-first, silently shuffling the dates.
+    """
     mixed_error = False
-    for kwargs in ({"format": "ISO8601"}, {}):
+    for kwargs in ({"format": "ISO8601"}, {}, {"dayfirst": True}):
         try:
-            return pd.to_datetime(s, **kwargs)
+            with warnings.catch_warnings():  # "could not infer format": handled below
+                warnings.simplefilter("ignore", UserWarning)
+                return pd.to_datetime(s, **kwargs)
         except (ValueError, TypeError) as exc:
             if "Mixed timezones" in str(exc):
                 mixed_error = True
@@ -354,13 +366,28 @@ def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
             raise DataValidationError(
                 "unparseable timestamp", source=source, column=column, row=r + 1, value=s.iloc[r]
             )
-        try:  # heterogeneous but valid formats
-            return pd.to_datetime(s, format="mixed")
+        try:  # every value parses on its own: formats differ (or time zones do)
+            pd.to_datetime(s, format="mixed")
         except (ValueError, TypeError) as exc:
             if "Mixed timezones" not in str(exc):
                 raise DataValidationError(
                     "unparseable timestamp", source=source, column=column, detail=str(exc)
                 ) from exc
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                first_fmt = pd.to_datetime(s, errors="coerce").isna().to_numpy()
+            r = int(np.argmax(first_fmt)) if first_fmt.any() else 0
+            raise DataValidationError(
+                "unparseable timestamp",
+                source=source,
+                column=column,
+                row=r + 1,
+                value=s.iloc[r],
+                detail=f"not in the format of row 1 ({s.iloc[0]!r}); timestamps must share "
+                "one format (ISO 8601 recommended), as mixing them can mix day-first and "
+                "month-first dates",
+            )
     # mixed time zones: locate the first value whose offset differs from the first row's
     off = s.str.extract(_OFFSET, expand=False)
     off = off.str.replace("Z", "+00:00").str.replace(r"^([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
