@@ -24,6 +24,9 @@ from workbench.risk import drawdown_series
 
 __all__ = ["BacktestViewer", "RunData", "load_run"]
 
+#: Metrics-table columns holding fractions (0.12 = 12 %), displayed as percentages.
+_FRACTION_COLUMNS = ("annual return", "annual vol", "max drawdown")
+
 
 @dataclass
 class RunData:
@@ -134,6 +137,16 @@ class BacktestViewer(param.Parameterized):
         out.columns = [c.split("|", 1)[1] for c in cols]
         return out
 
+    def _empty_message(self) -> pn.pane.Markdown:
+        if self._data is None:
+            return pn.pane.Markdown("No report runs with results yet: run `make report`.")
+        return pn.pane.Markdown("Pick at least one strategy.")
+
+    @staticmethod
+    def _height(n_lines: int, minimum: int) -> int:
+        """Chart height (px) whose plot area fits a legend of ``n_lines`` entries."""
+        return max(minimum, 22 * n_lines + 110)
+
     @param.depends("run", "cost", "strategies")
     def equity_plot(self):
         """Growth of 1 for the selected strategies (hvplot line chart)."""
@@ -141,38 +154,53 @@ class BacktestViewer(param.Parameterized):
 
         r = self._selected()
         if r.empty:
-            return pn.pane.Markdown("No report runs with results yet: run `make report`.")
+            return self._empty_message()
         eq = (1.0 + r.fillna(0.0)).cumprod()
-        return eq.hvplot.line(title=f"Equity (growth of 1), {self.cost} bps", height=320,
-                              responsive=True, ylabel="equity", xlabel="")
+        # own value dimension: the equity axis must not be linked to the drawdown axis
+        return eq.hvplot.line(title=f"Equity (growth of 1), {self.cost} bps",
+                              height=self._height(r.shape[1], 320), responsive=True,
+                              ylabel="equity", xlabel="", value_label="equity")
 
     @param.depends("run", "cost", "strategies")
     def drawdown_plot(self):
-        """Drawdown from the running peak for the selected strategies."""
+        """Drawdown from the running peak for the selected strategies (axis in percent)."""
         import hvplot.pandas  # noqa: F401
+        from bokeh.models import NumeralTickFormatter
 
         r = self._selected()
         if r.empty:
             return pn.pane.Markdown("")
         dd = pd.DataFrame({c: drawdown_series(r[c].fillna(0.0).to_numpy()) for c in r},
                           index=r.index)
-        return dd.hvplot.line(title="Drawdown", height=240, responsive=True,
-                              ylabel="drawdown", xlabel="")
+        return dd.hvplot.line(title=f"Drawdown, {self.cost} bps",
+                              height=self._height(r.shape[1], 240), responsive=True,
+                              ylabel="drawdown", xlabel="", value_label="drawdown",
+                              yformatter=NumeralTickFormatter(format="0%"))
 
     @param.depends("run", "cost")
     def metrics_table(self):
-        """Metrics of every strategy at the selected cost level."""
+        """Metrics of every strategy at the selected cost level.
+
+        Annual return, annual vol and max drawdown (fractions in ``comparison.csv``) are
+        displayed as percentages, like ``% positive`` beside them.
+        """
+        from bokeh.models.widgets.tables import NumberFormatter
+
         if self._data is None:
             return pn.pane.Markdown("")
         t = self._data.comparison
         t = t[np.isclose(t["cost (bps)"].astype(float), float(self.cost))]
+        pct = {c: NumberFormatter(format="0.00%") for c in _FRACTION_COLUMNS if c in t}
         return pn.widgets.Tabulator(t.round(4), disabled=True, show_index=False,
-                                    sizing_mode="stretch_width", height=200)
+                                    sizing_mode="stretch_width", formatters=pct,
+                                    layout="fit_columns",  # titles cut short: on hover
+                                    configuration={"columnDefaults": {"headerTooltip": True}})
 
     def panel(self) -> pn.viewable.Viewable:
         """The full layout (controls on the left, charts and table on the right)."""
         controls = pn.Param(self.param, parameters=["run", "cost", "strategies"],
-                            widgets={"strategies": pn.widgets.CheckBoxGroup},
+                            widgets={"run": {"width": 220}, "cost": {"width": 220},
+                                     "strategies": pn.widgets.CheckBoxGroup},
                             show_name=False, width=240)
         return pn.Row(
             pn.Column("## Backtest viewer", controls, width=260),

@@ -131,9 +131,15 @@ class FeatureExplorer(param.Parameterized):
         import holoviews as hv
         import hvplot.pandas  # noqa: F401
 
+        if not self.symbols:
+            return pn.pane.Markdown("Pick at least one symbol.")
+        if not self.features:  # the price chart stays: it needs no feature
+            return pn.Column(self._price_plot(),
+                             pn.pane.Markdown("Pick one or more features to plot."),
+                             sizing_mode="stretch_width")
         df = self.feature_frame()
-        if df.empty or not self.symbols:
-            return pn.pane.Markdown("Pick symbols and features.")
+        if df.empty:
+            return pn.pane.Markdown("No data in the selected date range.")
         plots = [self._price_plot()]
         for col in df.columns:
             wide = df[col].unstack("symbol")
@@ -146,6 +152,8 @@ class FeatureExplorer(param.Parameterized):
         """Correlation heatmap of the selected features (pooled over symbols)."""
         import hvplot.pandas  # noqa: F401
 
+        if not self.symbols:
+            return pn.pane.Markdown("Pick at least one symbol for the correlation heatmap.")
         df = self.feature_frame()
         if df.shape[1] < 2:
             return pn.pane.Markdown("Pick two or more features for the correlation heatmap.")
@@ -159,6 +167,8 @@ class FeatureExplorer(param.Parameterized):
         """Distribution of each selected feature (histograms overlaid)."""
         import hvplot.pandas  # noqa: F401
 
+        if not self.symbols:  # feature_frame would pool every symbol
+            return pn.pane.Markdown("")
         df = self.feature_frame()
         if df.empty:
             return pn.pane.Markdown("")

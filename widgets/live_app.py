@@ -71,6 +71,10 @@ _log = logging.getLogger(__name__)
 #: trades after 438 bars, the MACD baseline after 313).
 WARMUP_BARS = 440
 
+#: Title of the price chart. The series are rebased once, on the first bar this view
+#: received; after the chart's rollover the first bar *shown* is generally not at 100.
+PRICES_TITLE = "Prices (100 = first bar this view received)"
+
 _LOOPBACK_NAMES = {"localhost"}
 _LIMIT_FIELDS = (
     ("max_order_notional", "Max order notional", 1_000.0),
@@ -655,7 +659,7 @@ class LiveApp:
         tools = "pan,xwheel_zoom,box_zoom,reset,save"
         self._lines: dict[str, list[Any]] = {s: [] for s in syms}
         fp = figure(height=270, sizing_mode="stretch_width", x_axis_type="datetime",
-                    title="Prices (rebased to 100 at the first bar shown)", tools=tools,
+                    title=PRICES_TITLE, tools=tools,
                     name="wb-live-prices-figure")
         fw = figure(height=270, sizing_mode="stretch_width", x_axis_type="datetime",
                     x_range=fp.x_range, title="Positions (value, % of equity)", tools=tools,

@@ -36,3 +36,21 @@ def test_dates_filter(bars):
     ex.dates = (dt.datetime(2011, 1, 1), dt.datetime(2011, 6, 30))
     ts = ex.feature_frame().index.get_level_values("timestamp")
     assert ts.min().year == 2011 and ts.max().month <= 6
+
+
+def test_no_symbols_shows_messages_not_other_symbols(bars):
+    ex = FeatureExplorer(bars=bars, symbols=["IBM"], features=["rsi", "atr"])
+    ex.symbols = []
+    for view in (ex.feature_views, ex.correlation_view, ex.distribution_view):
+        assert isinstance(view(), pn.pane.Markdown), view.__name__
+    assert "symbol" in ex.feature_views().object
+    assert "symbol" in ex.correlation_view().object
+
+
+def test_no_features_keeps_the_price_chart(bars):
+    ex = FeatureExplorer(bars=bars, symbols=["IBM"], features=["rsi"])
+    ex.features = []
+    out = ex.feature_views()
+    assert isinstance(out, pn.Column)
+    assert "IBM: close with bollinger" in out[0].object.opts.get().kwargs["title"]
+    assert "feature" in out[1].object

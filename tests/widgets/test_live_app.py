@@ -353,3 +353,17 @@ def test_the_real_command_line_is_read_from_orig_argv(monkeypatch):
     assert live_app._is_serve_command(live_app._command_line())
     glob_arg = str(Path(APP_FILE).parent / "live_*.py")
     assert live_app._serves_this_file(["panel", "serve", glob_arg, "--glob"])
+
+
+def test_price_chart_title_names_the_rebasing_bar(data, engine):
+    """The prices are rebased on the first bar received, not on the first bar shown."""
+    symbols, batches = data
+    app = LiveApp(engine, rollover=300, table_every_s=0)
+    for b in batches[:500]:
+        engine.step(b)
+    app.drain()
+    title = app.figures["prices"].title.text
+    assert title == live_app.PRICES_TITLE and "received" in title and "shown" not in title
+    j = symbols.index("SP500")
+    shown_first = app.sources["prices"].data[f"s{j}"][0]  # after rollover: not 100
+    assert not math.isclose(shown_first, 100.0)
