@@ -386,6 +386,27 @@ def test_writer_refuses_unreadable_panel_and_keeps_existing_file(tmp_path, write
     assert p.read_bytes() == before
 
 
+@pytest.mark.parametrize("writer, method", [(write_csv, "to_csv"),
+                                            (write_parquet, "to_parquet")])
+def test_a_write_that_fails_midway_keeps_the_existing_file(tmp_path, monkeypatch, writer,
+                                                           method):
+    good = make_bars()
+    p = tmp_path / "bars.data"
+    writer(good, p)
+    before = p.read_bytes()
+    real = getattr(pd.DataFrame, method)
+
+    def half_then_fail(self, path, *args, **kwargs):  # e.g. disk full or Ctrl-C mid-write
+        real(self.iloc[: len(self) // 2], path, *args, **kwargs)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, method, half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        writer(good.loc("2000-01-01"), p)
+    assert p.read_bytes() == before
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["bars.data"]  # no partial left
+
+
 def test_day_first_dates_are_not_read_month_first(tmp_path):
     # 1, 2 and 13 February written day-first: reading each value on its own took the first
     # two month-first (2 January, 2 February) and silently shuffled the calendar

@@ -199,6 +199,24 @@ def _table(bars: Bars, layout: str) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
+def _write_atomic(path: PathLike, write: Any) -> None:
+    """Call ``write(tmp)`` on a sibling temporary file, then rename it over ``path``.
+
+    An interrupted or failed write leaves an existing ``path`` as it was (``os.replace`` is
+    atomic within one file system) and removes the temporary file.
+    """
+    dest = os.fspath(path)
+    head, tail = os.path.split(dest)
+    tmp = os.path.join(head, f".{tail}.{os.getpid()}.partial")
+    try:
+        write(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def write_csv(bars: Bars, path: PathLike, *, layout: str = "long") -> None:
     """Write a panel to CSV so that :func:`read_csv` reads it back unchanged.
 
@@ -207,7 +225,9 @@ def write_csv(bars: Bars, path: PathLike, *, layout: str = "long") -> None:
     bars : Bars
         Panel to write.
     path : str or os.PathLike
-        Destination file (overwritten).
+        Destination file, replaced atomically: the table goes to a temporary file beside it
+        that is then renamed over ``path``, so an interrupted write never leaves a truncated
+        file or loses the one that was there.
     layout : {"long", "wide"}, default "long"
         Long: present bars only, columns ``timestamp symbol open high low close volume``.
         Wide: one row per timestamp, columns ``timestamp`` and ``"<field>/<symbol>"``; absent
@@ -229,7 +249,8 @@ def write_csv(bars: Bars, path: PathLike, *, layout: str = "long") -> None:
     without any bar.
     """
     _check_writable(bars, path, layout)
-    _table(bars, layout).to_csv(path, index=False)
+    table = _table(bars, layout)
+    _write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def write_parquet(bars: Bars, path: PathLike, *, layout: str = "long") -> None:
@@ -240,7 +261,7 @@ def write_parquet(bars: Bars, path: PathLike, *, layout: str = "long") -> None:
     bars : Bars
         Panel to write.
     path : str or os.PathLike
-        Destination file (overwritten).
+        Destination file, replaced atomically as in :func:`write_csv`.
     layout : {"long", "wide"}, default "long"
         As in :func:`write_csv`; the timestamp column is a UTC timestamp type.
 
@@ -253,4 +274,5 @@ def write_parquet(bars: Bars, path: PathLike, *, layout: str = "long") -> None:
         Unknown ``layout``.
     """
     _check_writable(bars, path, layout)
-    _table(bars, layout).to_parquet(path, index=False)
+    table = _table(bars, layout)
+    _write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
