@@ -112,3 +112,43 @@ def test_new_run_dirs_are_unique(tmp_path):
     a = reporting._new_run_dir(tmp_path, now)
     b = reporting._new_run_dir(tmp_path, now)
     assert a.name == "20260102-030405" and b.name == "20260102-030405-1"
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(tmp_path, capsys):
+    """A typo (-p epoch=5) used to run the full report with the defaults, recorded as ok."""
+    import nbformat
+
+    tpl = tmp_path / "t.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("# parameters\nepochs = 30"),
+                nbformat.v4.new_code_cell("print(epochs)")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, str(tpl))
+    out = tmp_path / "out"
+    assert main(["report", "--template", str(tpl), "--output", str(out), "-p", "epoch=5"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown report parameter(s) ['epoch']" in err and "it takes ['epochs']" in err
+    assert not out.exists()  # no run folder, no index
+    with pytest.raises(ValueError, match=r"\['epoch'\]"):
+        reporting.run_report({"epoch": 5}, template=tpl, output_root=out)
+    # the default template declares every quick parameter
+    import papermill as pm
+
+    assert set(QUICK_PARAMETERS) <= set(pm.inspect_notebook(str(reporting.DEFAULT_TEMPLATE)))
+
+
+def test_runs_of_one_second_are_listed_newest_first(tmp_path):
+    import datetime as dt
+
+    now = dt.datetime(2026, 1, 2, 3, 4, 5)
+    for _ in range(12):
+        d = reporting._new_run_dir(tmp_path, now)
+        (d / "run.json").write_text(json.dumps({"run": d.name, "status": "ok"}))
+    later = reporting._new_run_dir(tmp_path, now + dt.timedelta(seconds=1))
+    (later / "run.json").write_text(json.dumps({"run": later.name, "status": "ok"}))
+    names = [r["run"] for r in reporting.list_runs(tmp_path)]
+    # before: ...-2 was listed before ...-11 and ...-10 (string order)
+    assert names == ["20260102-030406", *[f"20260102-030405-{k}" for k in range(11, 0, -1)],
+                     "20260102-030405"]

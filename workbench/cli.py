@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         except reporting.ReportError as exc:
             print(f"workbench report: FAILED: {exc}", file=sys.stderr)
             return 1
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ValueError) as exc:
             print(f"workbench report: {exc}", file=sys.stderr)
             return 2
         print(f"report written: {run_dir / 'report.html'}")
@@ -177,7 +177,9 @@ def _tune_command(args) -> int:
     except (ValueError, RuntimeError) as exc:  # StorageError is a ValueError
         where = _storage.mask_url(args.storage) if args.storage else "the default storage"
         print(f"workbench tune {args.tune_command}: {exc} (storage: {where})", file=sys.stderr)
-        return 2
+        # a bad argument/study/storage is a usage error; trials that keep failing are a
+        # failed run (see main)
+        return 1 if isinstance(exc, RuntimeError) else 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -142,6 +142,9 @@ def run_report(
     ------
     FileNotFoundError
         If the template does not exist.
+    ValueError
+        If a name in ``parameters`` is not one of the template's parameters (when its
+        ``parameters`` cell declares any); nothing is run or written then.
     ReportError
         If execution or export fails; the run folder keeps the partial notebook and a
         ``run.json`` with ``"status": "failed"`` and the error, and the index lists it.
@@ -151,10 +154,15 @@ def run_report(
     template = Path(template)
     if not template.is_file():
         raise FileNotFoundError(f"report template not found: {template}")
+    params = dict(parameters or {})
+    declared = pm.inspect_notebook(str(template))  # names in its `parameters` cell
+    unknown = sorted(set(params) - set(declared))
+    if declared and unknown:  # papermill would only warn and run with the defaults
+        raise ValueError(f"unknown report parameter(s) {unknown} for template {template}; "
+                         f"it takes {sorted(declared)}")
     root = Path(output_root) if output_root is not None else default_output_root()
     now = _dt.datetime.now(_dt.timezone.utc)
     run_dir = _new_run_dir(root, now)
-    params = dict(parameters or {})
     record: dict[str, Any] = {
         "run": run_dir.name,
         "created": now.isoformat(timespec="seconds"),
@@ -207,7 +215,19 @@ def list_runs(output_root: str | Path | None = None) -> list[dict[str, Any]]:
         rec["path"] = str(rec_path.parent)
         rec["has_html"] = (rec_path.parent / "report.html").exists()
         runs.append(rec)
-    return sorted(runs, key=lambda r: r.get("run", ""), reverse=True)
+    return sorted(runs, key=_run_order, reverse=True)
+
+
+def _run_order(record: dict[str, Any]) -> tuple[str, int]:
+    """Sort key of a run folder name ``<stamp>[-k]``: the stamp, then ``k`` as a number.
+
+    (As plain strings ``<stamp>-10`` would sort before ``<stamp>-2``.)
+    """
+    name = str(record.get("run", ""))
+    stamp, sep, k = name.rpartition("-")
+    if sep and k.isdigit() and "-" in stamp:  # <YYYYmmdd-HHMMSS>-<k>
+        return stamp, int(k)
+    return name, 0
 
 
 def write_index(output_root: str | Path | None = None) -> Path:

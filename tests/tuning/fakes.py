@@ -56,3 +56,10 @@ class CraftedModel(EstimatorParams):
             keep[rows] = True
             pos[~keep] = 0.0
         return pos
+
+
+class BrokenModel(CraftedModel):
+    """Estimator whose every fit raises, like a model with a bug."""
+
+    def fit(self, dataset, train, valid=None, *, callbacks=()):
+        raise FloatingPointError(f"loss diverged (quality={self.quality!r})")

@@ -1,5 +1,5 @@
 from workbench.cli import main
-from workbench.tuning import TSMOMStrategy, tune
+from workbench.tuning import TSMOMStrategy, create_study, tune
 
 DATA = {"universe": "daily", "start": "2004-01-01", "end": "2010-12-31"}
 
@@ -42,3 +42,16 @@ def test_worker_errors_are_clear(tmp_path, capsys):
     assert "not a workbench model" in capsys.readouterr().err
     assert main(["tune", "worker", "--study", "c", "--storage", url, "--n-trials", "2",
                  "--allow-import", "tests.tuning.fakes"]) == 0
+
+
+def test_a_worker_whose_trials_keep_failing_exits_1_not_2(tmp_path, capsys):
+    """Exit 2 means a usage error; a run whose trials all fail is a failed run (1)."""
+    from tests.tuning.fakes import BrokenModel
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    create_study(BrokenModel, {"quality": (-1.0, 1.0)}, data=DATA, storage=url,
+                 study_name="b", n_trials=3, fixed={"epochs": 1})
+    assert main(["tune", "worker", "--study", "b", "--storage", url,
+                 "--allow-import", "tests.tuning.fakes"]) == 1
+    err = capsys.readouterr().err
+    assert "5 trials in a row failed" in err and "loss diverged" in err

@@ -94,3 +94,57 @@ def test_objective_reports_epochs_and_prunes_through_the_fit_callback():
     assert set(good.user_attrs) >= {"worker", "metrics", "fold_sharpe"}
     assert len(good.user_attrs["fold_sharpe"]) == 2
     assert bad.state.name == "PRUNED" and bad.intermediate_values == {0: -0.5}
+
+
+def test_a_minimised_objective_is_not_pruned_on_the_validation_sharpe():
+    """The reported Sharpe is higher-is-better: a minimise study would prune the best ones."""
+    ds = synthetic_dataset(T=500, N=2)
+    folds = tuning_folds(ds.index, n_folds=2)
+    for name in ("max_drawdown", "turnover", "annual_vol"):
+        obj = WalkForwardObjective(CraftedModel, parse_space({"quality": (-1.0, 1.0)}), ds,
+                                   folds, (name,), fixed={"epochs": 4})
+        # prunes any trial that reports a value above 0 (i.e. a positive Sharpe)
+        study = optuna.create_study(direction="minimize",
+                                    pruner=optuna.pruners.ThresholdPruner(upper=0.0))
+        study.enqueue_trial({"quality": 0.5})
+        study.optimize(obj, n_trials=1)
+        (t,) = study.trials
+        assert t.state.name == "COMPLETE", name
+        assert t.intermediate_values == {}
+    # a maximised objective other than the Sharpe still prunes on it
+    obj = WalkForwardObjective(CraftedModel, parse_space({"quality": (-1.0, 1.0)}), ds, folds,
+                               ("calmar",), fixed={"epochs": 4})
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(lower=0.0))
+    study.enqueue_trial({"quality": -0.5})
+    study.optimize(obj, n_trials=1)
+    assert study.trials[0].state.name == "PRUNED"
+
+
+def test_tune_with_a_minimised_objective_keeps_the_high_sharpe_trials(tmp_path, monkeypatch):
+    from workbench.tuning import tune
+
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path))
+    res = tune(CraftedModel, {"quality": (-1.0, 1.0)}, data=synthetic_dataset(T=500, N=2),
+               objectives="max_drawdown", n_trials=12, fixed={"epochs": 5}, n_folds=2,
+               refit=False, progress=False)
+    # before: the median pruner stopped every trial whose validation Sharpe was above
+    # the median (all positive-quality trials), as if a lower Sharpe were better
+    assert set(res.trials.state) == {"COMPLETE"}
+
+
+def test_fold_k_starts_at_the_same_step_in_every_trial_when_epochs_are_searched():
+    """The pruner compares step s across trials: it must be the same validation block."""
+    ds = synthetic_dataset(T=500, N=2)
+    folds = tuning_folds(ds.index, n_folds=2)
+    obj = WalkForwardObjective(CraftedModel, parse_space({"quality": (-1.0, 1.0),
+                                                          "epochs": (1, 4)}), ds, folds)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"quality": 0.5, "epochs": 2})
+    study.enqueue_trial({"quality": 0.5, "epochs": 4})
+    study.optimize(obj, n_trials=2)
+    short, long_ = (t.intermediate_values for t in study.trials)
+    # fold 1 starts at step 4 (the most epochs in the space) for both; before, the
+    # 2-epoch trial reported fold 1 at steps 2-3, beside the 4-epoch trial's fold 0
+    assert short == {0: 0.5, 1: 1.0, 4: 0.5, 5: 1.0}
+    assert long_ == {0: 0.5, 1: 1.0, 2: 1.5, 3: 2.0, 4: 0.5, 5: 1.0, 6: 1.5, 7: 2.0}

@@ -210,3 +210,81 @@ def test_best_trial_refits_and_saves_with_the_trial_number_on_its_card(data_dir)
 
     assert pd.Timestamp(card["training_window"]["valid_dates"][1]) < res.test_start
     assert card["training_window"]["valid_rows"][1] == res.folds[-1].valid.stop
+
+
+def test_a_resumed_study_does_not_propose_its_first_points_again(data_dir):
+    """Re-running tune() with the same seed continues the search instead of replaying it."""
+    ds = synthetic_dataset(T=500, N=2)
+    kw = dict(data=ds, n_folds=2, fixed={"epochs": 2}, pruner="none", refit=False,
+              progress=False)
+    first = tune(CraftedModel, {"quality": (-1.0, 1.0)}, n_trials=3, study_name="r", **kw)
+    resumed = tune(CraftedModel, {"quality": (-1.0, 1.0)}, n_trials=6, study_name="r", **kw)
+    q = resumed.trials.sort_values("number")["params_quality"].tolist()
+    assert q[:3] == first.trials.sort_values("number")["params_quality"].tolist()
+    assert len(set(q)) == 6, q  # before: trials 3-5 repeated trials 0-2 exactly
+    assert min(abs(a - b) for a in q[3:] for b in q[:3]) > 1e-3, q  # not near-copies
+    # still reproducible: a fresh study with the same seed draws the same first points,
+    # and resuming it the same way draws the same next ones
+    again = tune(CraftedModel, {"quality": (-1.0, 1.0)}, n_trials=3, study_name="r2", **kw)
+    again = tune(CraftedModel, {"quality": (-1.0, 1.0)}, n_trials=6, study_name="r2", **kw)
+    assert again.trials.sort_values("number")["params_quality"].tolist() == q
+
+
+def test_failed_trials_are_counted_and_the_loop_goes_on(data_dir):
+    """A trial that raises is a FAIL; only max_consecutive_failures in a row stop the loop."""
+    from workbench.tuning import optimize_until
+
+    calls = [0]
+
+    def flaky(trial):
+        calls[0] += 1
+        x = trial.suggest_float("x", 0.0, 1.0)
+        if calls[0] == 2:
+            raise FloatingPointError(f"diverged at x={x}")
+        return x
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    counts = optimize_until(study, flaky, 4)
+    assert counts["COMPLETE"] == 4 and counts["FAIL"] == 1
+
+    def broken(trial):
+        trial.suggest_float("x", 0.0, 1.0)
+        raise KeyError("no column 'close'")
+
+    study = optuna.create_study()
+    with pytest.raises(RuntimeError, match=r"3 trials in a row failed .*trial 2: "
+                                           r"KeyError\(\"no column 'close'\"\)") as info:
+        optimize_until(study, broken, 4, max_consecutive_failures=3)
+    assert isinstance(info.value.__cause__, KeyError)
+    assert [t.state.name for t in study.trials] == ["FAIL"] * 3
+
+    def nan(trial):
+        trial.suggest_float("x", 0.0, 1.0)
+        return float("nan")
+
+    with pytest.raises(RuntimeError, match="trial 1 returned no finite value"):
+        optimize_until(optuna.create_study(), nan, 4, max_consecutive_failures=2)
+
+
+def test_refit_never_replaces_another_saved_model(data_dir, tmp_path):
+    from workbench.models import save_model
+
+    ds = synthetic_dataset(T=500, N=2)
+    other = LinearModel(epochs=1, progress=False).fit(ds, slice(0, 300), slice(300, 400))
+    keep = save_model(other, tmp_path / "production", dataset=ds)
+    before = (keep / "card.json").read_bytes()
+    kw = dict(data=ds, n_folds=2, fixed={"epochs": 1}, n_trials=1, progress=False)
+    with pytest.raises(FileExistsError, match=r"production already holds something that is "
+                                              r"not a re-fit of a trial.*study is kept"):
+        tune(LinearModel, {"lr": (1e-3, 1e-2, "log")}, save_to=keep, study_name="lin", **kw)
+    assert (keep / "card.json").read_bytes() == before  # the other model is untouched
+    assert (trials_table(load_study("lin")).state == "COMPLETE").sum() == 1
+    # re-fitting the same trial again replaces its own earlier save
+    res = tune(LinearModel, {"lr": (1e-3, 1e-2, "log")}, study_name="lin", **kw)
+    again = tune(LinearModel, {"lr": (1e-3, 1e-2, "log")}, study_name="lin", **kw)
+    assert again.model_path == res.model_path
+    assert read_card(again.model_path)["tuning"]["trial"] == res.best_trial
+    # a different study whose default folder collides with this one's is refused
+    with pytest.raises(FileExistsError, match=r"trial 0 of study 'lin'"):
+        tune(LinearModel, {"lr": (1e-3, 1e-2, "log")}, study_name="lin", seed=5,
+             storage=f"sqlite:///{tmp_path}/other.db", **kw)

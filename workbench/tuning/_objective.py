@@ -138,11 +138,17 @@ class WalkForwardObjective:
     validation rows and scores the concatenated validation returns
     (:func:`validation_metrics`). Test-period rows are never predicted or scored.
 
-    With one objective, every epoch's validation Sharpe (the ``valid_sharpe`` of the fit
+    With one objective that is maximised (``sharpe``, ``sortino``, ``calmar``,
+    ``annual_return``), every epoch's validation Sharpe (the ``valid_sharpe`` of the fit
     callback record) is reported to the trial at step ``fold * steps_per_fold + i``
     (``steps_per_fold`` = the model's ``epochs``, or ``n_estimators / 10`` for the
-    trees) and the trial is pruned (``optuna.TrialPruned``) as soon as the study's pruner
-    says so. Optuna cannot prune multi-objective trials, so nothing is reported then.
+    trees; the largest over the space when ``epochs`` or ``n_estimators`` is searched,
+    so every trial's fold ``k`` starts at the same step and the pruner compares
+    Sharpes of the same validation block) and the trial is pruned
+    (``optuna.TrialPruned``) as soon as the study's pruner says so. A minimised
+    objective (``max_drawdown``, ``turnover``, ``annual_vol``) has no per-epoch proxy of
+    its own direction (its pruner would stop the trials with the *highest* Sharpe), and
+    Optuna cannot prune multi-objective trials, so nothing is reported then.
 
     Parameters
     ----------
@@ -184,6 +190,27 @@ class WalkForwardObjective:
         """A fresh estimator for ``params`` (plus the fixed arguments)."""
         return self.model_factory(**self.fixed, **params)
 
+    def _stride(self, params: Mapping[str, Any]) -> int:
+        """Steps per fold shared by every trial: the most any point of the space takes."""
+        from ._spaces import _distributions
+
+        d = _distributions()
+        widest = dict(params)
+        for name in ("epochs", "n_estimators"):
+            dist = self.space.get(name)
+            if isinstance(dist, (d.IntDistribution, d.FloatDistribution)):
+                widest[name] = int(dist.high)
+            elif isinstance(dist, d.CategoricalDistribution):
+                ints = [c for c in dist.choices
+                        if isinstance(c, (int, np.integer)) and not isinstance(c, bool)]
+                if ints:
+                    widest[name] = int(max(ints))
+        try:
+            most = _steps_per_fold(self.build(widest))
+        except (TypeError, ValueError):  # a factory that rejects the combination
+            most = 1
+        return max(most, _steps_per_fold(self.build(params)))
+
     def __call__(self, trial) -> float | tuple[float, ...]:
         """Run one trial; returns the objective value(s) in :attr:`objectives` order."""
         import optuna
@@ -193,16 +220,19 @@ class WalkForwardObjective:
         params = sample_params(trial, self.space)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         single = len(self.objectives) == 1
+        # the reported Sharpe is "higher is better": only a maximised objective may prune on it
+        prunable = single and OBJECTIVES[self.objectives[0]] == "maximize"
         T, N = self.dataset.next_returns.shape
         positions = np.zeros((T, N))
         fold_sharpe = []
+        stride = self._stride(params) if prunable else 1
         for k, fold in enumerate(self.folds):
             model = self.build(params)
-            spf = _steps_per_fold(model)
+            spf = min(_steps_per_fold(model), stride)
             calls = [0]
 
             def report(_model, record, k=k, spf=spf, calls=calls):
-                step = k * spf + min(calls[0], spf - 1)
+                step = k * stride + min(calls[0], spf - 1)
                 calls[0] += 1
                 value = record.get("valid_sharpe")
                 if value is None or not math.isfinite(value):
@@ -214,7 +244,7 @@ class WalkForwardObjective:
                 return None
 
             model.fit(self.dataset, fold.train, fold.valid,
-                      callbacks=[report] if single else [])
+                      callbacks=[report] if prunable else [])
             pos = model_positions(model, self.dataset, fold.valid)
             positions[fold.valid] = pos[fold.valid]
             fold_sharpe.append(validation_metrics(

@@ -71,7 +71,9 @@ class TuningResult:
     best_values : dict
         Its objective values by name.
     model : estimator or None
-        The chosen trial re-fitted on all pre-test rows (None with ``refit=False``).
+        The chosen trial re-fitted on the last fold's training rows (every pre-test row
+        before the last validation block and its embargo), early-stopped on the last
+        validation block (None with ``refit=False``).
     model_path : pathlib.Path or None
         Registry folder of the saved model (None when not saved).
     folds : list of TuningFold
@@ -194,6 +196,26 @@ def _sampler(single: bool, seed: int | None):
     return optuna.samplers.NSGAIISampler(seed=seed)
 
 
+def _resume_seed(seed: int | None, study) -> int | None:
+    """Sampler seed for a process that (re)joins ``study`` holding ``n`` trials.
+
+    A freshly seeded sampler replays the same random draws, so a study resumed with the
+    seed it was created with would propose its first trials' parameters again. ``n = 0``
+    keeps ``seed`` (a new study draws what it always drew); otherwise the seed is mixed
+    with ``n`` by ``numpy.random.SeedSequence`` (not ``seed + n``: NumPy's legacy
+    generator gives nearly equal first draws for seeds 0 and 3), so a resumed study is
+    reproducible from its stored state and does not repeat itself.
+    """
+    if seed is None:
+        return None
+    n = len(study.get_trials(deepcopy=False))
+    if n == 0:
+        return int(seed)
+    import numpy as np
+
+    return int(np.random.SeedSequence([abs(int(seed)), n]).generate_state(1)[0])
+
+
 def _quiet_optuna() -> None:
     import optuna
 
@@ -243,7 +265,9 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
     poll_s : float, default 1.0
         Seconds between checks while waiting for other workers' trials.
     max_consecutive_failures : int, default 5
-        Raise after this many failed trials in a row in this process.
+        A trial whose objective raises an exception or returns NaN is recorded as FAIL
+        and the loop goes on (a KeyboardInterrupt still stops it); raise after this many
+        failed trials in a row in this process.
 
     Returns
     -------
@@ -255,7 +279,8 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
     ValueError
         If ``n_trials`` is not a positive integer.
     RuntimeError
-        After ``max_consecutive_failures`` failed trials in a row (with the last reason).
+        After ``max_consecutive_failures`` failed trials in a row; the message names the
+        last failed trial and its exception, which is chained as ``__cause__``.
     """
     import optuna
     from optuna.storages import fail_stale_trials
@@ -267,8 +292,11 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
     deadline = None if timeout is None else time.monotonic() + float(timeout)
     failures = [0]
     last_reason = [""]
+    error: list[BaseException | None] = [None]  # exception of the trial in progress
+    last_error: list[BaseException | None] = [None]
 
     def gated(trial):
+        error[0] = None
         ahead = 0
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
                                                           TrialState.RUNNING)):
@@ -278,12 +306,20 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
             trial.set_user_attr("surplus", True)
             raise optuna.TrialPruned(f"surplus: {ahead} earlier trials already fill the "
                                      f"study's {n_trials}")
-        return objective(trial)
+        try:
+            return objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # recorded as FAIL by Optuna (catch=Exception below)
+            error[0] = exc
+            raise
 
     def watch(st, frozen):
         if frozen.state == TrialState.FAIL:
             failures[0] += 1
-            last_reason[0] = str(frozen.system_attrs.get("fail_reason", ""))
+            last_error[0] = error[0]
+            last_reason[0] = (f"trial {frozen.number}: {error[0]!r}" if error[0] is not None
+                              else f"trial {frozen.number} returned no finite value(s)")
         elif frozen.state == TrialState.COMPLETE:
             failures[0] = 0
 
@@ -296,11 +332,11 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
             break
         if failures[0] >= max_consecutive_failures:
             raise RuntimeError(f"{failures[0]} trials in a row failed in this worker; last "
-                               f"reason: {last_reason[0] or 'see the log'}")
+                               f"reason: {last_reason[0]}") from last_error[0]
         if c["WAITING"] == 0 and c["COMPLETE"] + c["RUNNING"] >= n_trials:
             time.sleep(poll_s)  # the running trials may still fail and need a retry
             continue
-        study.optimize(gated, n_trials=1, callbacks=[watch, *callbacks], catch=())
+        study.optimize(gated, n_trials=1, callbacks=[watch, *callbacks], catch=(Exception,))
     return _counts(study)
 
 
@@ -395,6 +431,8 @@ def _prepare(model_factory, space, *, data, objectives, n_trials, storage, study
         if diff:
             raise ValueError(f"study {name!r} already exists with a different task (differs "
                              f"in {diff}); pass another study_name to start a new one")
+    if sampler is None:  # a resumed study must not re-draw the points it already has
+        study.sampler = _sampler(single, _resume_seed(seed, study))
     study.set_user_attr(TASK_ATTR, {**task, "n_trials": n_trials})
     study.set_user_attr(OBJECTIVES_ATTR, objectives)
     objective = WalkForwardObjective(model_factory, parsed, dataset, folds, objectives,
@@ -463,11 +501,12 @@ def tune(
 ) -> TuningResult:
     """Tune a model (or baseline) on purged walk-forward validation folds with Optuna.
 
-    One objective (e.g. validation Sharpe): TPE sampling with pruning on the per-epoch
-    validation Sharpe. Several (e.g. ``("sharpe", "max_drawdown", "turnover")``):
-    NSGA-II, and :attr:`TuningResult.pareto` holds the non-dominated trials. Objectives
-    are computed on validation blocks before ``test_start`` only (see
-    :func:`workbench.tuning.tuning_folds`); the test period is never scored.
+    One objective (e.g. validation Sharpe): TPE sampling, with pruning on the per-epoch
+    validation Sharpe when the objective is maximised. Several (e.g.
+    ``("sharpe", "max_drawdown", "turnover")``): NSGA-II, and :attr:`TuningResult.pareto`
+    holds the non-dominated trials. Objectives are computed on validation blocks before
+    ``test_start`` only (see :func:`workbench.tuning.tuning_folds`); the test period is
+    never scored.
 
     The study lives in ``storage`` under ``study_name`` together with a JSON task
     (model, fixed arguments, space, data, folds, objectives), so re-running ``tune``
@@ -505,21 +544,28 @@ def tune(
     fixed : mapping, optional
         Constructor arguments for every trial (e.g. ``{"epochs": 20}``).
     pruner : {"median", "hyperband", "none"} or optuna pruner, default "median"
-        Used with one objective only.
+        Used with one maximised objective only (it prunes on the per-epoch validation
+        Sharpe, see :class:`workbench.tuning.WalkForwardObjective`).
     sampler : optuna sampler, optional
         Default TPE (one objective) or NSGA-II (several), seeded with ``seed``.
     seed : int or None, default 0
+        Seed of the default sampler; a resumed study seeds it with ``seed`` mixed with
+        the number of trials already stored, so it does not propose its first points
+        again.
     timeout : float, optional
         Seconds after which no new trial starts.
     target_vol, cost_bps : float
         Sizing (annualised vol target) and costs (bps of vol-scaled turnover) of the
         validation metrics.
     refit : bool, default True
-        Re-fit the chosen trial on all pre-test rows (early stopping on the last
-        validation block) and save it to the registry.
+        Re-fit the chosen trial on the last fold's training rows (every pre-test row before
+        the last validation block and its embargo; early stopping on that validation
+        block) and save it to the registry.
     save_to : str or Path, optional
         Registry folder; default ``<data_dir>/models/<study_name>/trial-<n>``.
         Rule-based baselines are re-fitted but not saved (the registry holds models).
+        An earlier save of the same trial (same study, parameters and data) there is
+        replaced; anything else there is never overwritten (``FileExistsError``).
     choose : int, optional
         Trial number to re-fit; default the best trial, or for several objectives the
         Pareto trial with the best first objective.
@@ -541,6 +587,9 @@ def tune(
         the same name with a different task, or no completed trial to choose from.
     StorageError
         Storage URL that cannot be used.
+    FileExistsError
+        If ``save_to`` (or the default folder) holds something other than an earlier
+        save of the chosen trial; the study and its trials are kept.
     """
     study, objective, folds, test_ts = _prepare(
         model_factory, space, data=data, objectives=objectives, n_trials=n_trials,
@@ -620,12 +669,16 @@ def _refit(study, objective: WalkForwardObjective, number: int, folds: Sequence[
 
     trial = study.trials[number]
     model = objective.build(dict(trial.params))
-    last = folds[-1]
-    model.fit(dataset, last.train, last.valid)
-    path = None
+    target: Path | None = None
     if type(model).__name__ in ALLOWED_CLASSES:
         target = Path(save_to) if save_to is not None else (
             data_dir() / "models" / _safe(name) / f"trial-{number}")
+        _check_replaceable(target, study.study_name, number, dict(trial.params),
+                           dataset.data_hash)
+    last = folds[-1]
+    model.fit(dataset, last.train, last.valid)
+    path = None
+    if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         names = list(study.user_attrs.get(OBJECTIVES_ATTR) or [])
         extra = {"tuning": {"study": study.study_name, "trial": number,
@@ -635,6 +688,41 @@ def _refit(study, objective: WalkForwardObjective, number: int, folds: Sequence[
                                 "folds", {}).get("test_start")}}
         path = save_model(model, target, dataset=dataset, overwrite=True, extra=extra)
     return model, path
+
+
+def _check_replaceable(target: Path, study_name: str, number: int, params: dict[str, Any],
+                       data_hash: str) -> None:
+    """Refuse to replace a saved model at ``target`` that is not this trial's re-fit.
+
+    Re-fitting the same trial of the same study on the same data replaces its earlier
+    save; anything else there (another model, another study or trial, other data) is kept.
+
+    Raises
+    ------
+    FileExistsError
+        If ``target`` exists and does not hold a save of this very trial.
+    """
+    if not (target.exists() or target.is_symlink()):
+        return
+    from workbench.models import read_card
+
+    try:
+        card = read_card(target)
+    except (OSError, ValueError):
+        card = {}
+    tuning = card.get("tuning") if isinstance(card, dict) else None
+    window = card.get("training_window") if isinstance(card, dict) else None
+    same = (isinstance(tuning, dict) and tuning.get("study") == study_name
+            and tuning.get("trial") == number and tuning.get("params") == params
+            and isinstance(window, dict) and window.get("data_hash") == data_hash)
+    if not same:
+        what = (f"trial {tuning.get('trial')} of study {tuning.get('study')!r}"
+                if isinstance(tuning, dict) else "something that is not a re-fit of a trial")
+        raise FileExistsError(
+            f"{target} already holds {what}; not replacing it with trial {number} of study "
+            f"{study_name!r} (the study is kept): pass another save_to, e.g. to "
+            "workbench.tuning.refit_trial"
+        )
 
 
 def _finite(v: float) -> float | None:
@@ -701,7 +789,8 @@ def run_worker(study_name: str, storage: Any, n_trials: int | None = None, *,
         by default only the workbench zoo and baselines are imported.
     seed : int, optional
         Sampler seed of this worker (default: derived from the process id, so workers
-        do not propose the same first points).
+        do not propose the same first points); mixed with the number of trials already
+        in the study, as in :func:`tune`.
     heartbeat_interval, grace_period, max_retry
         Dead-worker detection (see :func:`workbench.tuning.resolve_storage`).
     callbacks : sequence of callable
@@ -727,7 +816,7 @@ def run_worker(study_name: str, storage: Any, n_trials: int | None = None, *,
     task = study.user_attrs.get(TASK_ATTR)
     objective, _ = _objective_from_task(task, allow_import=allow_import)
     single = len(objective.objectives) == 1
-    seed = seed if seed is not None else os.getpid()
+    seed = _resume_seed(seed if seed is not None else os.getpid(), study)
     study = optuna.load_study(study_name=study_name, storage=study._storage,
                               sampler=_sampler(single, seed),
                               pruner=_pruner(task.get("pruner", "median")
@@ -763,6 +852,8 @@ def refit_trial(study, number: int | None = None, *, dataset=None, save_to=None,
     ------
     ValueError
         If ``number`` is not a completed trial or the task cannot be rebuilt.
+    FileExistsError
+        If ``save_to`` holds something other than an earlier save of this trial.
     """
     chosen = _summarise(study, number)
     objective, folds = _objective_from_task(study.user_attrs.get(TASK_ATTR),
