@@ -122,6 +122,26 @@ def test_mixed_time_zones_offsets(tmp_path):
     expect(write(tmp_path, lines), "mixed time zones", row=3, column="timestamp")
 
 
+def test_one_zones_daylight_saving_offsets_are_not_mixed_zones(tmp_path):
+    # exchange-local times as pandas writes a tz-aware column: -05:00 in winter, -04:00
+    # after the DST change of 2020-03-08; each value converts to UTC exactly
+    idx = pd.date_range("2020-03-02 09:30", periods=10, freq="B", tz="America/New_York")
+    df = pd.DataFrame({"timestamp": idx, "symbol": "A", "open": 10.0, "high": 11.0,
+                       "low": 9.0, "close": 10.5, "volume": 1.0})
+    path = tmp_path / "ny.csv"
+    df.to_csv(path, index=False)
+    text = path.read_text()
+    assert "-05:00" in text and "-04:00" in text
+    b = read_csv(path)
+    assert b.index.equals(pd.DatetimeIndex(idx.tz_convert("UTC"), name="timestamp"))
+    # the same offsets on the wrong side of the change fit no zone: still an error
+    lines = [
+        "2020-03-05T09:30:00-04:00,A,10,11,9,10.5,1",
+        "2020-03-10T09:30:00-05:00,A,10,11,9,10.5,1",
+    ]
+    expect(write(tmp_path, lines), "mixed time zones", row=2, column="timestamp")
+
+
 def test_mixed_naive_and_aware(tmp_path):
     lines = [
         "2020-01-02T00:00:00,A,10,11,9,10.5,1",

@@ -48,7 +48,9 @@ def read_csv(
         ``symbol`` column exists, else wide.
     tz : str, default "UTC"
         Time zone of naive timestamps; they are localised to it, then converted to UTC. Values
-        carrying an offset are converted to UTC. Timestamps are ISO 8601 or share one other
+        carrying an offset are converted to UTC; their offsets may differ only as one time
+        zone's do (daylight saving, e.g. ``-05:00``/``-04:00`` in New York), else the file is
+        rejected as ``"mixed time zones"``. Timestamps are ISO 8601 or share one other
         format, month-first (``01/02/2020`` is 2 January) unless only day-first reads them all
         (a ``13/02/2020`` makes the column day-first); two formats in one column are an error.
     name : str, optional

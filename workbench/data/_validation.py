@@ -300,8 +300,10 @@ def parse_timestamps(
     Raises
     ------
     DataValidationError
-        ``"unparseable timestamp"`` (includes empty cells) or ``"mixed time zones"`` (different
-        UTC offsets, or naive mixed with aware values).
+        ``"unparseable timestamp"`` (includes empty cells) or ``"mixed time zones"`` (naive
+        mixed with aware values, or UTC offsets that no single IANA time zone has at those
+        instants; one zone's daylight-saving changes, e.g. ``-05:00`` and ``-04:00`` in
+        America/New_York, are accepted).
     """
     values = pd.Series(values).reset_index(drop=True)
     null = values.isna().to_numpy()
@@ -388,9 +390,13 @@ def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
                 "one format (ISO 8601 recommended), as mixing them can mix day-first and "
                 "month-first dates",
             )
-    # mixed time zones: locate the first value whose offset differs from the first row's
     off = s.str.extract(_OFFSET, expand=False)
     off = off.str.replace("Z", "+00:00").str.replace(r"^([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
+    if off.notna().all():  # every value carries an offset: one zone's DST changes are fine
+        one_zone = _one_zone_utc(s, off)
+        if one_zone is not None:
+            return one_zone
+    # mixed time zones: locate the first value whose offset differs from the first row's
     off = off.fillna("naive").to_numpy(dtype=object)
     diff = off != off[0]
     row = int(np.argmax(diff)) + 1 if diff.any() else None
@@ -403,6 +409,45 @@ def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
         value=value,
         detail=f"first row has offset {off[0]}" if row is not None else None,
     )
+
+
+def _one_zone_utc(s: pd.Series, off: pd.Series) -> pd.Series | None:
+    """UTC times of ISO 8601 text whose UTC offsets are those of one IANA time zone, or None.
+
+    Local exchange times written by pandas from a tz-aware column (``-05:00`` in winter,
+    ``-04:00`` in summer for America/New_York) carry different offsets but one zone: each
+    value still converts to UTC exactly. The offsets are accepted when some zone of the
+    system's tz database has exactly that offset at every value's instant; offsets no single
+    zone explains (a ``+02:00`` among ``+01:00`` values in January) stay ``"mixed time
+    zones"``.
+    """
+    import zoneinfo
+
+    try:
+        utc = pd.DatetimeIndex(pd.to_datetime(s, format="ISO8601", utc=True))
+    except (ValueError, TypeError):
+        return None
+    sign = np.where(off.str[0] == "-", -1, 1)
+    given = sign * (off.str[1:3].astype(int) * 3600 + off.str[-2:].astype(int) * 60)
+    given = given.to_numpy(dtype=np.int64)
+    naive_utc = utc.tz_localize(None)
+
+    def offsets(zone: str, rows: np.ndarray) -> np.ndarray:
+        local = naive_utc[rows].tz_localize("UTC").tz_convert(zone).tz_localize(None)
+        return np.asarray((local - naive_utc[rows]).total_seconds(), dtype=np.int64)
+
+    # screen the zones on the rows around each change of offset, then check every row
+    change = np.flatnonzero(np.diff(given) != 0)
+    probe = np.unique(np.concatenate([[0, len(given) - 1], change, change + 1]))[:256]
+    for zone in sorted(zoneinfo.available_timezones()):
+        try:
+            if not np.array_equal(offsets(zone, probe), given[probe]):
+                continue
+        except Exception:  # a zone pandas cannot use
+            continue
+        if np.array_equal(offsets(zone, np.arange(len(given))), given):
+            return pd.Series(utc)
+    return None
 
 
 def to_float(values: Any, *, source: str, column: str) -> np.ndarray:
