@@ -152,3 +152,21 @@ def test_runs_of_one_second_are_listed_newest_first(tmp_path):
     # before: ...-2 was listed before ...-11 and ...-10 (string order)
     assert names == ["20260102-030406", *[f"20260102-030405-{k}" for k in range(11, 0, -1)],
                      "20260102-030405"]
+
+
+def test_report_kernel_talks_over_local_sockets_not_tcp(tmp_path):
+    """The report kernel uses IPC transport (no loopback TCP ports, no plain-text warning)."""
+    import nbformat
+
+    tpl = tmp_path / "t.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("# parameters\nx = 1"),
+                nbformat.v4.new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
+                                          "print('transport', IPKernelApp.instance().transport)")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, str(tpl))
+    run = reporting.run_report({}, template=tpl, output_root=tmp_path / "out")
+    done = nbformat.read(str(run / "research.ipynb"), as_version=4)
+    assert done.cells[1].outputs[0]["text"].strip() == "transport ipc"

@@ -106,6 +106,23 @@ def export_html(notebook_path: Path, html_path: Path, *, exclude_input: bool = T
     html_path.write_text(body, encoding="utf-8")
 
 
+def _ipc_kernel_manager() -> type:
+    """Kernel manager class for nbclient on IPC transport (Unix sockets, Jupyter runtime dir).
+
+    The default TCP transport opens loopback ports whose traffic is signed but not encrypted,
+    and the kernel logs a warning about it on every report run; the report kernel only ever
+    talks to this process, so local sockets are the better fit.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def run_report(
     parameters: dict[str, Any] | None = None,
     *,
@@ -181,7 +198,7 @@ def run_report(
         pm.execute_notebook(
             str(template), str(nb_out), parameters=params, kernel_name=kernel_name,
             cwd=str(run_dir), progress_bar=progress, execution_timeout=timeout_s,
-            report_mode=False,
+            report_mode=False, kernel_manager_class=_ipc_kernel_manager(),
         )
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as ReportError
         error = exc
