@@ -14,6 +14,20 @@ from workbench.cli import QUICK_PARAMETERS, main
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _template(path: Path, parameters: str, *cells: str) -> Path:
+    """A tiny report template: a ``parameters`` cell, then ``cells``, on python3."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"# parameters\n{parameters}"),
+                *(nbformat.v4.new_code_cell(c) for c in cells)]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
@@ -69,16 +83,7 @@ def test_report_run_record_index_and_results(quick_run):
 
 
 def test_failed_run_is_recorded_and_nothing_is_overwritten(tmp_path):
-    bad = tmp_path / "bad.ipynb"
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("# parameters\nx = 1"),
-                nbformat.v4.new_code_cell("raise RuntimeError('boom at x=%d' % x)")]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, str(bad))
+    bad = _template(tmp_path / "bad.ipynb", "x = 1", "raise RuntimeError('boom at x=%d' % x)")
     out = tmp_path / "out"
     assert main(["report", "--template", str(bad), "--output", str(out), "-p", "x=7"]) == 1
     assert main(["report", "--template", str(bad), "--output", str(out), "-p", "x=8"]) == 1
@@ -116,16 +121,7 @@ def test_new_run_dirs_are_unique(tmp_path):
 
 def test_unknown_parameter_is_refused_before_anything_runs(tmp_path, capsys):
     """A typo (-p epoch=5) used to run the full report with the defaults, recorded as ok."""
-    import nbformat
-
-    tpl = tmp_path / "t.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("# parameters\nepochs = 30"),
-                nbformat.v4.new_code_cell("print(epochs)")]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, str(tpl))
+    tpl = _template(tmp_path / "t.ipynb", "epochs = 30", "print(epochs)")
     out = tmp_path / "out"
     assert main(["report", "--template", str(tpl), "--output", str(out), "-p", "epoch=5"]) == 2
     err = capsys.readouterr().err
@@ -158,15 +154,9 @@ def test_report_kernel_talks_over_local_sockets_not_tcp(tmp_path):
     """The report kernel uses IPC transport (no loopback TCP ports, no plain-text warning)."""
     import nbformat
 
-    tpl = tmp_path / "t.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("# parameters\nx = 1"),
-                nbformat.v4.new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
-                                          "print('transport', IPKernelApp.instance().transport)")]
-    nb.cells[0].metadata["tags"] = ["parameters"]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, str(tpl))
+    tpl = _template(tmp_path / "t.ipynb", "x = 1",
+                    "from ipykernel.kernelapp import IPKernelApp\n"
+                    "print('transport', IPKernelApp.instance().transport)")
     run = reporting.run_report({}, template=tpl, output_root=tmp_path / "out")
     done = nbformat.read(str(run / "research.ipynb"), as_version=4)
     assert done.cells[1].outputs[0]["text"].strip() == "transport ipc"
