@@ -142,6 +142,15 @@ def test_one_zones_daylight_saving_offsets_are_not_mixed_zones(tmp_path):
     expect(write(tmp_path, lines), "mixed time zones", row=2, column="timestamp")
 
 
+def test_epoch_numbers_are_refused_with_a_hint_on_the_unit(tmp_path):
+    lines = ["1577836800,A,10,11,9,10.5,1", "1577923200,A,10,11,9,10.5,1"]
+    err = expect(write(tmp_path, lines), "unparseable timestamp", row=1, value="1577836800")
+    assert "unit='s'" in str(err)
+    # a text date that does not parse gets no such hint
+    err = expect(write(tmp_path, ["2020-13-45,A,10,11,9,10.5,1"]), "unparseable timestamp")
+    assert "unit=" not in str(err)
+
+
 def test_mixed_naive_and_aware(tmp_path):
     lines = [
         "2020-01-02T00:00:00,A,10,11,9,10.5,1",

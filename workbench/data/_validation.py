@@ -365,8 +365,17 @@ def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
         bad = coerced.isna().to_numpy()
         if bad.any():
             r = int(np.argmax(bad))
+            epoch = re.fullmatch(r"\s*-?\d+(\.\d*)?\s*", str(s.iloc[r])) is not None
             raise DataValidationError(
-                "unparseable timestamp", source=source, column=column, row=r + 1, value=s.iloc[r]
+                "unparseable timestamp",
+                source=source,
+                column=column,
+                row=r + 1,
+                value=s.iloc[r],
+                detail="a plain number, e.g. a Unix epoch, whose unit cannot be told: convert "
+                "the column first, e.g. pd.to_datetime(df['timestamp'], unit='s' or 'ms')"
+                if epoch
+                else None,
             )
         try:  # every value parses on its own: formats differ (or time zones do)
             pd.to_datetime(s, format="mixed")
