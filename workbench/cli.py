@@ -126,7 +126,9 @@ def _add_tune_parser(sub) -> None:
         p = tsub.add_parser(name, help=helptext)
         if name == "show":
             p.add_argument("--study", required=True)
-        p.add_argument("--storage", default=None)
+        p.add_argument("--storage", default=None,
+                       help="storage URL or journal path (default: the project's SQLite "
+                            "file); read only: a file that does not exist is an error")
 
 
 def _tune_command(args) -> int:
@@ -162,7 +164,9 @@ def _tune_command(args) -> int:
         if args.tune_command == "show":
             import pandas as pd
 
-            study = tuning.load_study(args.study, args.storage, heartbeat_interval=None)
+            # read-only: a storage file that does not exist is an error, not created
+            study = tuning.load_study(args.study, args.storage, heartbeat_interval=None,
+                                      create=False)
             with pd.option_context("display.width", 160, "display.max_columns", 30):
                 print(tuning.trials_table(study).to_string(index=False))
                 print("\nPareto front:" if len(study.directions) > 1 else "\nBest:")
@@ -170,7 +174,7 @@ def _tune_command(args) -> int:
             return 0
         import optuna
 
-        st = tuning.resolve_storage(args.storage, heartbeat_interval=None)
+        st = tuning.resolve_storage(args.storage, heartbeat_interval=None, create=False)
         for s in optuna.get_all_study_summaries(st):
             print(f"{s.study_name}\t{s.n_trials} trials")
         return 0

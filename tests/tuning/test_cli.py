@@ -1,3 +1,5 @@
+import pytest
+
 from workbench.cli import main
 from workbench.tuning import TSMOMStrategy, create_study, tune
 
@@ -55,3 +57,34 @@ def test_a_worker_whose_trials_keep_failing_exits_1_not_2(tmp_path, capsys):
                  "--allow-import", "tests.tuning.fakes"]) == 1
     err = capsys.readouterr().err
     assert "5 trials in a row failed" in err and "loss diverged" in err
+
+
+@pytest.mark.parametrize("command", [["show", "--study", "ts"], ["list"]])
+@pytest.mark.parametrize("kind", ["sqlite", "journal-url", "journal-path", "default"])
+def test_read_only_commands_never_create_a_missing_storage(tmp_path, monkeypatch, capsys,
+                                                           command, kind):
+    data = tmp_path / "data"
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(data))
+    target = {"sqlite": tmp_path / "s.db", "journal-url": tmp_path / "j.log",
+              "journal-path": tmp_path / "p.jsonl",
+              "default": data / "tuning" / "studies.db"}[kind]
+    url = {"sqlite": f"sqlite:///{target}", "journal-url": f"journal://{target}",
+           "journal-path": str(target), "default": None}[kind]
+    argv = ["tune", *command] + ([] if url is None else ["--storage", url])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and str(target) in err
+    assert not target.exists()
+    assert not (data / "tuning").exists()  # not even the default's folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["data"] if data.exists() else [])
+
+
+def test_read_only_commands_read_a_storage_that_tune_created(tmp_path, capsys):
+    """Creating commands still create the file; show/list then read it."""
+    log = tmp_path / "j.log"
+    create_study(TSMOMStrategy, data=DATA, storage=str(log), study_name="ts", n_trials=2)
+    assert log.is_file()
+    assert main(["tune", "list", "--storage", str(log)]) == 0
+    assert "ts\t0 trials" in capsys.readouterr().out
+    assert main(["tune", "show", "--study", "nope", "--storage", str(log)]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err

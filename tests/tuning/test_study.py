@@ -288,3 +288,42 @@ def test_refit_never_replaces_another_saved_model(data_dir, tmp_path):
     with pytest.raises(FileExistsError, match=r"trial 0 of study 'lin'"):
         tune(LinearModel, {"lr": (1e-3, 1e-2, "log")}, study_name="lin", seed=5,
              storage=f"sqlite:///{tmp_path}/other.db", **kw)
+
+
+def test_resolve_storage_create_false_refuses_missing_files_and_opens_existing(tmp_path):
+    for url, path in ((f"sqlite:///{tmp_path}/a.db", tmp_path / "a.db"),
+                      (f"journal:///{tmp_path}/b.log", tmp_path / "b.log"),
+                      (str(tmp_path / "c.jsonl"), tmp_path / "c.jsonl")):
+        with pytest.raises(StorageError, match=rf"does not exist \(no file .*{path.name}\)"):
+            resolve_storage(url, create=False)
+        with pytest.raises(StorageError, match="does not exist"):
+            load_study("ts", url, create=False)
+        assert not path.exists()
+        resolve_storage(url)  # the default creates it (tune, create_study)
+        assert path.is_file()
+        assert resolve_storage(url, create=False) is not None
+
+
+DAILY = {"universe": "daily", "start": "2004-01-01", "end": "2010-12-31"}
+
+
+def test_a_test_start_after_the_data_is_refused_before_anything_is_stored(tmp_path):
+    url = f"sqlite:///{tmp_path}/a.db"
+    with pytest.raises(ValueError, match="after the data's last timestamp 2010-12-3"):
+        create_study(TSMOMStrategy, data=DAILY, storage=url, study_name="ts",
+                     test_start="2011-06-01")
+    assert not optuna.get_all_study_names(url)
+
+
+def test_a_study_stored_without_a_test_start_still_rebuilds_its_folds(tmp_path):
+    """Studies stored before such a test_start was refused tuned on every row."""
+    from workbench.tuning._study import TASK_ATTR, _objective_from_task
+
+    url = f"sqlite:///{tmp_path}/a.db"
+    study = create_study(TSMOMStrategy, data=DAILY, storage=url, study_name="ts",
+                         n_trials=1, embargo=2)
+    task = dict(study.user_attrs[TASK_ATTR])
+    task["folds"] = dict(task["folds"], test_start=None)
+    objective, folds = _objective_from_task(task)
+    rows = len(objective.dataset.index)
+    assert len(folds) == 3 and folds[-1].valid.stop == rows - 2

@@ -40,10 +40,14 @@ def data_dir() -> Path:
     return path
 
 
-def default_storage_url() -> str:
-    """SQLite file ``<data_dir>/tuning/studies.db`` as an SQLAlchemy URL."""
+def default_storage_url(create: bool = True) -> str:
+    """SQLite file ``<data_dir>/tuning/studies.db`` as an SQLAlchemy URL.
+
+    Its folder is created unless ``create`` is False.
+    """
     folder = data_dir() / "tuning"
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'studies.db'}"
 
 
@@ -77,7 +81,8 @@ def _default_pg_driver(url: str) -> str:
 
 def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
                     grace_period: int | None = GRACE_PERIOD, max_retry: int = MAX_RETRY,
-                    engine_kwargs: dict[str, Any] | None = None, backend: str = "journal"):
+                    engine_kwargs: dict[str, Any] | None = None, backend: str = "journal",
+                    create: bool = True):
     """Turn a storage argument into an Optuna storage with heartbeats and retries.
 
     Parameters
@@ -105,6 +110,10 @@ def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEA
         storage work per trial against ~30 ms for ``"rdb"``, see
         ``benchmarks/bench_tuning.py``); ``"rdb"`` uses Optuna's ``RDBStorage`` tables
         (for studies already stored that way; Optuna's own dashboard reads those).
+    create : bool, default True
+        Create a SQLite or journal file that does not exist yet (an empty storage).
+        False (read-only use: listing or showing studies) raises :class:`StorageError`
+        instead, so nothing is left behind; database servers are not affected.
 
     Returns
     -------
@@ -117,15 +126,16 @@ def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEA
     Raises
     ------
     StorageError
-        On an unknown scheme, a SQLite or journal path whose folder does not exist, or a
-        database that cannot be reached; the message shows the URL with its password
-        masked and the driver's reason.
+        On an unknown scheme, a SQLite or journal path whose folder does not exist (or,
+        with ``create=False``, whose file does not exist), or a database that cannot be
+        reached; the message shows the URL with its password masked and the driver's
+        reason.
     """
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     if storage is None:
-        storage = default_storage_url()
+        storage = default_storage_url(create=create)
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
     if isinstance(storage, os.PathLike):
@@ -138,6 +148,9 @@ def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEA
         raise StorageError(f"backend must be 'journal' or 'rdb', got {backend!r}")
     journal = _journal_path(storage)
     if journal is not None:
+        if not create and not journal.is_file():
+            raise StorageError(f"journal storage {storage!r} does not exist (no file "
+                               f"{journal})")
         if not journal.parent.is_dir():
             raise StorageError(f"journal storage {storage!r}: folder {journal.parent} does "
                                "not exist")
@@ -157,7 +170,10 @@ def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEA
     if scheme in ("postgresql", "postgres"):
         storage = _default_pg_driver(storage)
     if dialect == "sqlite":
-        path = storage.split("///", 1)[1] if "///" in storage else ""
+        path = storage.split("///", 1)[1].split("?", 1)[0] if "///" in storage else ""
+        if not create and path and path != ":memory:" and not Path(path).is_file():
+            raise StorageError(f"SQLite storage {mask_url(storage)!r} does not exist (no file "
+                               f"{path})")
         if path and path != ":memory:" and not Path(path).parent.is_dir():
             raise StorageError(f"SQLite storage {storage!r}: folder {Path(path).parent} does "
                                "not exist")

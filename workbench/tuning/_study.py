@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._folds import TuningFold, tuning_folds
+from ._folds import TuningFold, _folds_before, tuning_folds
 from ._objective import OBJECTIVES, WalkForwardObjective, check_objectives
 from ._spaces import (
     default_space,
@@ -341,14 +341,15 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
 
 
 # -- public API --------------------------------------------------------------------------
-def _open_storage(storage: Any, heartbeat_interval, grace_period, max_retry):
+def _open_storage(storage: Any, heartbeat_interval, grace_period, max_retry,
+                  create: bool = True):
     return resolve_storage(storage, heartbeat_interval=heartbeat_interval,
-                           grace_period=grace_period, max_retry=max_retry)
+                           grace_period=grace_period, max_retry=max_retry, create=create)
 
 
 def load_study(study_name: str, storage: Any = None, *, heartbeat_interval: int | None =
                HEARTBEAT_INTERVAL, grace_period: int | None = GRACE_PERIOD,
-               max_retry: int = MAX_RETRY):
+               max_retry: int = MAX_RETRY, create: bool = True):
     """Load an existing study by name.
 
     Parameters
@@ -358,6 +359,9 @@ def load_study(study_name: str, storage: Any = None, *, heartbeat_interval: int 
         See :func:`workbench.tuning.resolve_storage` (None: the SQLite default).
     heartbeat_interval, grace_period, max_retry
         Heartbeat settings of this process's storage connection.
+    create : bool, default True
+        False: a SQLite or journal file that does not exist is a :class:`StorageError`
+        rather than created empty (read-only use, e.g. ``workbench tune show``).
 
     Returns
     -------
@@ -366,14 +370,14 @@ def load_study(study_name: str, storage: Any = None, *, heartbeat_interval: int 
     Raises
     ------
     StorageError
-        If the storage cannot be opened.
+        If the storage cannot be opened, or (``create=False``) its file does not exist.
     ValueError
         If no study of that name exists there (the existing names are listed).
     """
     import optuna
 
     _quiet_optuna()
-    st = _open_storage(storage, heartbeat_interval, grace_period, max_retry)
+    st = _open_storage(storage, heartbeat_interval, grace_period, max_retry, create=create)
     try:
         return optuna.load_study(study_name=study_name, storage=st)
     except KeyError as exc:
@@ -538,7 +542,8 @@ def tune(
         Default ``"<Model>-<objectives>"``. An existing study of that name is resumed
         if its task matches; a different task is an error (nothing stored is changed).
     test_start : str or Timestamp, optional
-        Start of the untouched test period (default: the last 20 % of rows).
+        Start of the untouched test period (default: the last 20 % of rows); within the
+        data (after its first timestamp, at most its last).
     n_folds, valid_fraction, embargo
         Validation folds (see :func:`workbench.tuning.tuning_folds`).
     fixed : mapping, optional
@@ -583,8 +588,10 @@ def tune(
     Raises
     ------
     ValueError
-        Bad search space (names the parameter), unknown objective, bad data, a study of
-        the same name with a different task, or no completed trial to choose from.
+        Bad search space (names the parameter), unknown objective, bad data, fold
+        arguments that :func:`workbench.tuning.tuning_folds` refuses (e.g. a
+        ``test_start`` after the data's last timestamp), a study of the same name with a
+        different task, or no completed trial to choose from.
     StorageError
         Storage URL that cannot be used.
     FileExistsError
@@ -753,10 +760,12 @@ def _objective_from_task(task: Mapping[str, Any], *, allow_import: Sequence[str]
         raise ValueError(f"data hash {dataset.data_hash} differs from the study's "
                          f"{task['data_hash']}: this machine's bundled data is not the same")
     f = task["folds"]
-    # no stored start: the study tuned on every row (no test period)
-    start = f["test_start"] or dataset.index[-1] + pd.Timedelta(1, "ns")
-    folds = tuning_folds(dataset.index, test_start=start, n_folds=f["n_folds"],
-                         valid_fraction=f["valid_fraction"], embargo=f["embargo"])
+    if f["test_start"]:
+        folds = tuning_folds(dataset.index, test_start=f["test_start"], n_folds=f["n_folds"],
+                             valid_fraction=f["valid_fraction"], embargo=f["embargo"])
+    else:  # stored before tuning_folds refused a test_start after the data: every row
+        folds = _folds_before(dataset.index, len(dataset.index), n_folds=f["n_folds"],
+                              valid_fraction=f["valid_fraction"], embargo=f["embargo"])
     objective = WalkForwardObjective(factory, space_from_json(task["space"]), dataset, folds,
                                      task["objectives"], fixed=task["fixed"],
                                      target_vol=task["target_vol"], cost_bps=task["cost_bps"])
