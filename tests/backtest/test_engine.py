@@ -168,6 +168,11 @@ def test_run_backtest_rejects_net_leverage_and_bad_weights():
         run_backtest(close2, w2)
     with pytest.raises(ValueError, match="fees_bps"):
         run_backtest(close, w2, fees_bps=-1)
+    # a string or a bool is named too (np.isfinite raised a bare TypeError on "5")
+    with pytest.raises(ValueError, match="fees_bps must be a finite number >= 0, got '5'"):
+        run_backtest(close, w2, fees_bps="5")
+    with pytest.raises(ValueError, match="init_cash must be a finite number > 0, got True"):
+        run_backtest(close, w2, init_cash=True)
 
 
 def test_run_backtest_nan_weight_with_bar_means_flat():

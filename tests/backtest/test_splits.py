@@ -70,6 +70,9 @@ def test_split_errors():
     index = _bdays("2000-01-01", "2003-12-31")
     with pytest.raises(ValueError, match="valid_fraction"):
         walk_forward_splits(index, valid_fraction=1.0)
+    for bad in ("0.1", None, float("nan"), True):  # named, not a bare float() error
+        with pytest.raises(ValueError, match=r"valid_fraction must be a number in \[0, 1\)"):
+            walk_forward_splits(index, valid_fraction=bad)
     with pytest.raises(ValueError, match="embargo"):
         walk_forward_splits(index, embargo=-1)
     with pytest.raises(ValueError, match="strictly increasing"):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from workbench._checks import is_real
+
 __all__ = ["Split", "walk_forward_splits"]
 
 
@@ -106,8 +108,8 @@ def walk_forward_splits(
                             ("embargo", embargo, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    if not (0.0 <= float(valid_fraction) < 1.0):
-        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
+    if not (is_real(valid_fraction) and 0.0 <= valid_fraction < 1.0):
+        raise ValueError(f"valid_fraction must be a number in [0, 1), got {valid_fraction!r}")
 
     tz = index.tz
     year = index[0].year + min_train_years + (0 if index[0].month == 1 else 1)

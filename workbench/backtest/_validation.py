@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench._checks import is_finite_real
+
 
 def as_2d(x: Any, name: str) -> tuple[np.ndarray, pd.DataFrame | None]:
     """Return ``x`` as a float64 ``(T, N)`` array and the DataFrame it came from, if any.
@@ -115,13 +117,13 @@ def check_positive(value: float | None, name: str, allow_none: bool = False) -> 
     """Raise ValueError unless ``value`` is a finite number > 0 (or None when allowed)."""
     if value is None and allow_none:
         return
-    if value is None or not np.isfinite(value) or value <= 0:
+    if not is_finite_real(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def check_nonnegative(value: float, name: str) -> None:
     """Raise ValueError unless ``value`` is a finite number >= 0."""
-    if value is None or not np.isfinite(value) or value < 0:
+    if not is_finite_real(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 

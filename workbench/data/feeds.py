@@ -51,6 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pandas as pd
 
+from workbench._checks import is_real
 from workbench.live._types import Bar, Malformed
 
 from ._bars import Bars
@@ -642,7 +643,7 @@ def _number(msg: Mapping, key: str, problems: list[str]) -> float:
         problems.append(f"missing field {key!r}")
         return math.nan
     x = msg[key]
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+    if not is_real(x):
         problems.append(f"field {key!r} is not a number: {x!r}"[:120])
         return math.nan
     return float(x)

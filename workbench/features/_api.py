@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench._checks import is_finite_real, is_real
+
 __all__ = [
     "FEATURE_NAMES",
     "bollinger",
@@ -251,12 +253,7 @@ def _int(value: Any, name: str, minimum: int) -> int:
 
 
 def _positive(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if not is_finite_real(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
@@ -785,7 +782,7 @@ def ewm_volatility(
     """
     mod = _backend(backend)
     a, one_d = _as_panel(returns, "returns")
-    if isinstance(span, bool) or not isinstance(span, numbers.Real) or not span >= 1:
+    if not is_real(span) or not span >= 1:
         raise ValueError(f"span must be a number >= 1, got {span!r}")
     ppy = _positive(periods_per_year, "periods_per_year")
     minp = math.ceil(span) if min_periods is None else _int(min_periods, "min_periods", 1)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import operator
 import os
 import re
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from workbench._checks import is_real
 from workbench.live._types import Fill, Order
 from workbench.tuning._storage import _default_pg_driver, data_dir, mask_url
 
@@ -184,7 +184,7 @@ def resolve_url(url: str | os.PathLike[str] | None) -> str:
 
 
 def _finite(owner: str, field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise ValueError(f"{owner}: {field} must be a finite number, got {value!r}")
     value = float(value)
     if not math.isfinite(value):

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from workbench._checks import is_finite_real
 from workbench.models._losses import LOSSES, captured_returns
 from workbench.models._params import EstimatorParams
 
@@ -108,10 +109,8 @@ def _is_int(v: Any, lo: int) -> bool:
     return bool(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= lo)
 
 
-def _is_num(v: Any) -> bool:
-    """A finite real number (not a bool): ``inf`` and NaN hyperparameters are rejected."""
-    return bool(isinstance(v, (int, float, np.integer, np.floating))
-                and not isinstance(v, bool) and math.isfinite(float(v)))
+#: A finite real number (not a bool): ``inf`` and NaN hyperparameters are rejected.
+_is_num = is_finite_real
 
 
 def row_bounds(rows: Any, T: int, name: str = "rows") -> tuple[int, int]:

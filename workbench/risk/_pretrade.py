@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from workbench._checks import is_real
 from workbench.live._types import Order
 
 __all__ = ["RiskLimits", "Verdict", "check_orders"]
@@ -75,7 +75,7 @@ class RiskLimits:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            if not is_real(value):
                 raise ValueError(
                     f"RiskLimits.{f.name} must be a positive finite number, got {value!r}"
                 )

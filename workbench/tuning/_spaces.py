@@ -6,6 +6,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from workbench._checks import is_real
+
 __all__ = [
     "parse_space",
     "validate_space",
@@ -29,10 +31,7 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-def _is_real(v: Any) -> bool:
-    import numpy as np
-
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+_is_real = is_real
 
 
 def _range(name: str, low: Any, high: Any, log: bool = False, step: Any = None):
