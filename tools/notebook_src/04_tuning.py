@@ -63,8 +63,9 @@ print("test period (never scored) starts", lstm.test_start.date())
 lstm.trials
 
 # %% [markdown]
-# The best trial was re-fitted on every pre-test row and saved to the model registry;
-# its card carries the study and trial number.
+# The best trial was re-fitted on the last fold's training rows (every pre-test row before
+# the last validation block, which early-stops it) and saved to the model registry; its
+# card carries the study and trial number.
 
 # %%
 card = read_card(lstm.model_path)
