@@ -124,9 +124,29 @@ def test_btcusd_monthly_matches_the_shipped_file():
     assert wd.load_universe("btcusd_monthly").symbols == ("BTCUSD",)
 
 
+@pytest.mark.parametrize("loader, module, column, symbol, first", [
+    (wd.load_vix, "vix", "vix", "VIX", "2014-01-03"),
+    (wd.load_wti, "wti", "DCOILWTICO", "WTI", "1986-01-02"),
+])
+def test_close_only_arch_series(loader, module, column, symbol, first):
+    import importlib
+
+    raw = importlib.import_module(f"arch.data.{module}").load()[column]
+    b = loader()
+    _check_valid(b)
+    assert b.symbols == (symbol,) and b.index[0] == _day(first)
+    present = raw.dropna()
+    assert b.T == len(present) < len(raw)  # the source's empty dates have no bar
+    np.testing.assert_array_equal(b["close"][:, 0], present.to_numpy())
+    for f in ("open", "high", "low"):  # close only: a flat bar at the close
+        np.testing.assert_array_equal(b[f][:, 0], b["close"][:, 0])
+    assert np.isnan(b["volume"]).all() and b.mask.all()
+    assert symbol in wd.load_universe("vix_wti").symbols
+
+
 def test_universes_listed():
     assert wd.list_universes() == sorted(
-        ["btcusd_monthly", "daily", "daily_indices", "daily_stocks", "eurusd_hourly"]
+        ["btcusd_monthly", "daily", "daily_indices", "daily_stocks", "eurusd_hourly", "vix_wti"]
     )
     assert set(wd.UNIVERSES) == set(wd.list_universes())
     with pytest.raises(ValueError, match="daily_indices"):

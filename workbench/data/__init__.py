@@ -17,6 +17,8 @@ from ._bundled import (
     load_nasdaq,
     load_sp500,
     load_universe,
+    load_vix,
+    load_wti,
 )
 from ._io import read_csv, read_parquet, write_csv, write_parquet
 from ._orderbook import (
@@ -47,6 +49,8 @@ __all__ = [
     "load_goog_backtesting",
     "load_nasdaq",
     "load_sp500",
+    "load_vix",
+    "load_wti",
     "load_universe",
     "read_csv",
     "read_parquet",

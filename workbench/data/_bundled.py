@@ -3,7 +3,9 @@
 Sources
 -------
 - ``arch`` (``arch.data.sp500``, ``arch.data.nasdaq``): S&P 500 and NASDAQ Composite index daily
-  OHLCV, 1999-01-04 to 2018-12-31 (Yahoo Finance export shipped with arch).
+  OHLCV, 1999-01-04 to 2018-12-31 (Yahoo Finance export shipped with arch); ``arch.data.vix``
+  and ``arch.data.wti``: the CBOE VIX close 2014-01-03 to 2019-01-03 and the WTI crude oil spot
+  price (FRED ``DCOILWTICO``) 1986-01-02 to 2019-01-03, daily closes only.
 - ``bokeh_sampledata.stocks``: AAPL, GOOG, IBM, MSFT daily OHLCV, 2000-03-01 (GOOG 2004-08-19)
   to 2013-03-01, raw (split-unadjusted) prices plus an adjusted close.
 - ``backtesting`` (files ``backtesting/test/EURUSD.csv``, ``GOOG.csv`` and ``BTCUSD.csv``):
@@ -36,6 +38,8 @@ __all__ = [
     "load_goog_backtesting",
     "load_nasdaq",
     "load_sp500",
+    "load_vix",
+    "load_wti",
     "load_universe",
 ]
 
@@ -46,6 +50,7 @@ UNIVERSES: dict[str, tuple[str, ...]] = {
     "daily_stocks": ("AAPL", "GOOG", "IBM", "MSFT"),
     "eurusd_hourly": ("EURUSD",),
     "btcusd_monthly": ("BTCUSD",),
+    "vix_wti": ("VIX", "WTI"),
 }
 
 _BOKEH_SYMBOLS = ("AAPL", "GOOG", "IBM", "MSFT")
@@ -102,6 +107,59 @@ def load_nasdaq() -> Bars:
         ``arch`` is not installed.
     """
     return _load_arch("nasdaq", "NASDAQ")
+
+
+@functools.cache
+def _load_arch_close(module: str, column: str, symbol: str) -> Bars:
+    """A close-only ``arch`` series as bars: open = high = low = close, volume NaN.
+
+    Dates without a value (NaN in the source, e.g. holidays in FRED data) have no bar.
+    """
+    import importlib
+
+    close = importlib.import_module(f"arch.data.{module}").load()[column].dropna()
+    px = close.to_numpy(dtype=np.float64).reshape(-1, 1)
+    idx = pd.DatetimeIndex(close.index).tz_localize("UTC")
+    return Bars(idx, (symbol,), px, px, px, px, np.full_like(px, np.nan), name=symbol,
+                source=f"arch.data.{module}")
+
+
+def load_vix() -> Bars:
+    """Load the CBOE Volatility Index (VIX) daily close from ``arch.data.vix``.
+
+    Returns
+    -------
+    Bars
+        (T, 1) panel, symbol ``"VIX"``, 2014-01-03 to 2019-01-03, index points (annualised
+        implied volatility in percent). Close only: open, high and low equal the close and
+        volume is NaN, so range-based features (ATR, Parkinson, Garman-Klass, Corwin-Schultz)
+        are 0 or undefined on it. Dates are midnight UTC; dates without a value in the
+        source have no bar.
+
+    Raises
+    ------
+    ImportError
+        ``arch`` is not installed.
+    """
+    return _load_arch_close("vix", "vix", "VIX")
+
+
+def load_wti() -> Bars:
+    """Load the West Texas Intermediate crude oil spot price from ``arch.data.wti``.
+
+    Returns
+    -------
+    Bars
+        (T, 1) panel, symbol ``"WTI"``, 1986-01-02 to 2019-01-03, USD per barrel (FRED series
+        ``DCOILWTICO``, Cushing, Oklahoma). Close only, as in :func:`load_vix`. Dates are
+        midnight UTC; the source's missing dates (exchange holidays) have no bar.
+
+    Raises
+    ------
+    ImportError
+        ``arch`` is not installed.
+    """
+    return _load_arch_close("wti", "DCOILWTICO", "WTI")
 
 
 def _clip_rounding(o, h, lo, c):
@@ -269,6 +327,8 @@ def _universe(name: str) -> Bars:
         parts = [load_eurusd_hourly()]
     elif name == "btcusd_monthly":
         parts = [load_btcusd_monthly()]
+    elif name == "vix_wti":
+        parts = [load_vix(), load_wti()]
     else:  # pragma: no cover - guarded by load_universe
         raise ValueError(name)
     return Bars.union(parts, name=name)
@@ -281,8 +341,9 @@ def load_universe(name: str = "daily", start=None, end=None) -> Bars:
     ----------
     name : str, default "daily"
         ``"daily"`` (SP500, NASDAQ, AAPL, GOOG, IBM, MSFT), ``"daily_indices"`` (SP500, NASDAQ),
-        ``"daily_stocks"`` (adjusted AAPL, GOOG, IBM, MSFT), ``"eurusd_hourly"`` (EURUSD) or
-        ``"btcusd_monthly"`` (BTCUSD, monthly bars).
+        ``"daily_stocks"`` (adjusted AAPL, GOOG, IBM, MSFT), ``"eurusd_hourly"`` (EURUSD),
+        ``"btcusd_monthly"`` (BTCUSD, monthly bars) or ``"vix_wti"`` (VIX and WTI daily
+        closes, close-only bars).
     start, end : str, datetime-like or None
         Inclusive bounds passed to :meth:`Bars.loc`.
 
