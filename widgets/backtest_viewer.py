@@ -156,10 +156,12 @@ class BacktestViewer(param.Parameterized):
         if r.empty:
             return self._empty_message()
         eq = (1.0 + r.fillna(0.0)).cumprod()
-        # own value dimension: the equity axis must not be linked to the drawdown axis
+        # own value dimension: the equity axis must not be linked to the drawdown axis;
+        # the curves are grouped by strategy (legend title; hvplot says "Variable")
         return eq.hvplot.line(title=f"Equity (growth of 1), {self.cost} bps",
                               height=self._height(r.shape[1], 320), responsive=True,
-                              ylabel="equity", xlabel="", value_label="equity")
+                              ylabel="equity", xlabel="", value_label="equity",
+                              group_label="strategy")
 
     @param.depends("run", "cost", "strategies")
     def drawdown_plot(self):
@@ -175,6 +177,7 @@ class BacktestViewer(param.Parameterized):
         return dd.hvplot.line(title=f"Drawdown, {self.cost} bps",
                               height=self._height(r.shape[1], 240), responsive=True,
                               ylabel="drawdown", xlabel="", value_label="drawdown",
+                              group_label="strategy",  # legend title (hvplot: "Variable")
                               yformatter=NumeralTickFormatter(format="0%"))
 
     @param.depends("run", "cost")

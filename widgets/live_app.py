@@ -51,13 +51,13 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource, NumeralTickFormatter
-from bokeh.models.annotations import Span
+from bokeh.models.annotations import Legend, LegendItem, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
@@ -89,6 +89,29 @@ _TABLE_COLUMNS = {  # "seq" (hidden) orders the rows newest first
     "fills": ["seq", "time", "symbol", "side", "qty", "price", "notional", "fee"],
     "verdicts": ["seq", "time", "symbol", "qty", "notional", "verdict", "reasons"],
     "rejected": ["seq", "time", "reason", "symbol", "detail"],
+}
+#: Column widths, percent of the table's width (layout "fit_columns"): every column stays
+#: in view whatever the page width (a value too long for its cell ends in "..." and shows
+#: in full on hover). The column not listed takes what is left: the free text of the
+#: verdicts ("reasons") and rejected inputs ("detail") gets the most room.
+#: The verdicts' reasons wrap onto a second line (the rest on hover, and the last rejection
+#: in full above the table) rather than end in "..." after a few words.
+_WRAP_REASONS = """
+.tabulator-row .tabulator-cell[tabulator-field="reasons"] {
+  white-space: normal; display: -webkit-inline-box; -webkit-box-orient: vertical;
+  -webkit-line-clamp: 2; line-clamp: 2; overflow: hidden; vertical-align: top;
+}
+"""
+_TABLE_WIDTHS = {
+    "positions": {"symbol": "15%", "shares": "16%", "price": "16%", "value": "14%",
+                  "weight_pct": "15%"},  # model signal: the rest
+    # time: room for "2013-03-01 00:03:57" (a looped replay's bars are seconds apart)
+    "fills": {"time": "27%", "symbol": "14%", "side": "8%", "qty": "14%", "price": "14%",
+              "notional": "14%"},  # fee: the rest
+    # (the verdicts table spans the page's width)
+    "verdicts": {"time": "14%", "symbol": "9%", "qty": "10%", "notional": "10%",
+                 "verdict": "10%"},  # reasons (wrapped): the rest
+    "rejected": {"time": "25%", "reason": "20%", "symbol": "14%"},  # detail: the rest
 }
 
 
@@ -565,7 +588,9 @@ class LiveApp:
     (``pn.state.on_session_destroyed``): it unsubscribes from the engine and stops the
     periodic callback. The engine keeps running for the other sessions. The start/pause
     button, speed slider and risk limits act on the shared engine, so every session sees
-    the change.
+    the change. "Symbols shown" (and a click on a chart legend's entry, which updates it)
+    only chooses the lines this session draws in the price and position charts; the
+    engine, the tables and the figures keep every symbol.
     """
 
     def __init__(self, engine: Any = None, *, rate_hz: float = 15, rollover: int = 500,
@@ -619,6 +644,7 @@ class LiveApp:
         self._limits_seen: Any = None
         self._approved = 0
         self._rejected = 0
+        self._syncing_lines = False
         self._build()
         history = _HISTORIES.get(self.engine)
         if history is None:
@@ -666,16 +692,26 @@ class LiveApp:
                     name="wb-live-weights-figure")
         fw.add_layout(Span(location=0, dimension="width", line_color="#888",
                            line_width=1))
+        items: dict[str, list[LegendItem]] = {"prices": [], "weights": []}
         for s, c, col in zip(syms, colors, cols):
-            self._lines[s].append(fp.line("t", col, source=self.sources["prices"], color=c,
-                                          line_width=1.6, legend_label=s))
-            self._lines[s].append(fw.line("t", col, source=self.sources["weights"], color=c,
-                                          line_width=1.6, legend_label=s))
-        for f in (fp, fw):
-            f.legend.location = "top_left"
-            f.legend.click_policy = "hide"
-            f.legend.label_text_font_size = "8pt"
-            f.legend.background_fill_alpha = 0.6
+            for key, f in (("prices", fp), ("weights", fw)):
+                r = f.line("t", col, source=self.sources[key], color=c, line_width=1.6,
+                           name=f"wb-live-{key}-line-{s}")
+                self._lines[s].append(r)
+                items[key].append(LegendItem(label=s, renderers=[cast(Any, r)]))
+                # a legend click hides the line in the browser; the symbol picker follows
+                r.on_change("visible", self._line_toggled)
+        # legends beside the plot area, never over the lines; a click on an entry hides the
+        # symbol in both charts (and removes it from "Symbols shown")
+        per_col = max(1, (270 - 60) // 19)  # entries that fit the chart's height
+        style: dict[str, Any] = {"location": "top_left", "click_policy": "hide",
+                                 "label_text_font_size": "8pt", "glyph_width": 16,
+                                 "spacing": 1, "padding": 4, "margin": 4,
+                                 "border_line_alpha": 0,
+                                 "ncols": math.ceil(len(syms) / per_col) if syms else 1}
+        for key, f in (("prices", fp), ("weights", fw)):
+            f.add_layout(Legend(items=items[key], name=f"wb-live-{key}-legend", **style),
+                         "right")
         fe = figure(height=200, sizing_mode="stretch_width", x_axis_type="datetime",
                     x_range=fp.x_range, title="Equity", tools=tools,
                     name="wb-live-equity-figure")
@@ -719,29 +755,38 @@ class LiveApp:
         pos = self._positions_frame()
         money = {"type": "money", "thousand": ",", "precision": 0}
         money2 = {"type": "money", "thousand": ",", "precision": 2}
+        # every column within the table's width (see _TABLE_WIDTHS), a cut value in full on
+        # hover; no sort buttons in the headers (they take room from the titles, and the
+        # streamed tables are kept newest first)
         tab = {"disabled": True, "show_index": False, "sizing_mode": "stretch_width",
-               "layout": "fit_data_stretch", "header_filters": False}
+               "layout": "fit_columns", "header_filters": False,
+               "configuration": {"columnDefaults": {"tooltip": True, "headerTooltip": True,
+                                                    "headerSort": False}}}
         # newest first: the browser sorts by the hidden "seq" (rows are streamed, and rolled
         # over, in arrival order)
-        log = {**tab, "hidden_columns": ["seq"], "sorters": [{"field": "seq", "dir": "desc"}],
-               "configuration": {"columnDefaults": {"tooltip": True}}}  # full reasons on hover
+        log = {**tab, "hidden_columns": ["seq"], "sorters": [{"field": "seq", "dir": "desc"}]}
         self._seq = 0
         self.tables = {
             "positions": pn.widgets.Tabulator(
                 pos, height=215, css_classes=["wb-positions"],
+                widths=_TABLE_WIDTHS["positions"],
                 titles={"weight_pct": "weight %", "signal": "model signal"},
                 formatters={"shares": money2, "price": money2, "value": money,
                             "weight_pct": {"type": "money", "precision": 1},
                             "signal": {"type": "money", "precision": 2}}, **tab),
             "fills": pn.widgets.Tabulator(
                 self._empty("fills"), height=260, css_classes=["wb-fills"],
+                widths=_TABLE_WIDTHS["fills"],
                 formatters={"qty": money2, "price": money2, "notional": money, "fee": money2},
                 **log),
             "verdicts": pn.widgets.Tabulator(
                 self._empty("verdicts"), height=260, css_classes=["wb-verdicts"],
-                formatters={"qty": money2, "notional": money}, **log),
+                widths=_TABLE_WIDTHS["verdicts"],
+                formatters={"qty": money2, "notional": money},
+                stylesheets=[_WRAP_REASONS], **log),
             "rejected": pn.widgets.Tabulator(
-                self._empty("rejected"), height=200, css_classes=["wb-rejected"], **log),
+                self._empty("rejected"), height=200, css_classes=["wb-rejected"],
+                widths=_TABLE_WIDTHS["rejected"], **log),
         }
 
         self.status = pn.pane.Markdown("starting ...", css_classes=["wb-status"],
@@ -834,13 +879,14 @@ class LiveApp:
             pn.Row(self._bokeh_panes["equity"], self._bokeh_panes["drawdown"],
                    sizing_mode="stretch_width"),
             pn.Row(section("Positions", self.tables["positions"]),
-                   section("Risk checks (pre-trade verdicts)", self.risk_summary,
-                           self.tables["verdicts"]), sizing_mode="stretch_width"),
-            pn.Row(section("Fills", self.tables["fills"]),
-                   section("Rejected inputs", self.rejected_counts, self.tables["rejected"]),
-                   sizing_mode="stretch_width"),
-            pn.Row(section("Model health", self.health),
-                   section("Latency per stage (ms)", self.latency),
+                   section("Fills", self.tables["fills"]), sizing_mode="stretch_width"),
+            # the full width: the reasons of a rejection stay readable
+            section("Risk checks (pre-trade verdicts)", self.risk_summary,
+                    self.tables["verdicts"]),
+            pn.Row(section("Rejected inputs", self.rejected_counts, self.tables["rejected"]),
+                   pn.Column(section("Model health", self.health),
+                             section("Latency per stage (ms)", self.latency),
+                             sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         self._layout = pn.Column(
@@ -943,9 +989,29 @@ class LiveApp:
 
     def _show_symbols(self, event: Any) -> None:
         shown = set(event.new)
-        for s, renderers in self._lines.items():
-            for r in renderers:
-                r.visible = s in shown
+        self._syncing_lines = True
+        try:
+            for s, renderers in self._lines.items():
+                for r in renderers:
+                    if r.visible != (s in shown):
+                        r.visible = s in shown
+        finally:
+            self._syncing_lines = False
+
+    def _line_toggled(self, attr: str, old: Any, new: Any) -> None:
+        """A line was hidden or shown from a legend: update "Symbols shown" to match.
+
+        The symbol is then hidden (or shown) in both charts, through :meth:`_show_symbols`.
+        """
+        if self._syncing_lines:
+            return
+        toggled = [s for s, renderers in self._lines.items()
+                   if any(r.visible != (s in self.symbol_choice.value) for r in renderers)]
+        if not toggled:
+            return
+        value = [s for s in self.symbol_choice.value if s not in toggled]
+        self.symbol_choice.value = value + [s for s in toggled
+                                            if s not in self.symbol_choice.value]
 
     def _set_limit(self, field: str, event: Any) -> None:
         if self._setting_limits:

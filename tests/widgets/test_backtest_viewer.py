@@ -111,3 +111,17 @@ def test_viewer_controls_fit_their_column(tmp_path):
     assert len(selects) == 2  # run and cost
     for w in selects:
         assert w.width <= column.width - 20, w
+
+
+def test_viewer_legends_and_hover_name_the_strategy(tmp_path):
+    """The curves are grouped by strategy: the legend title says so (not hvplot's "Variable")."""
+    from bokeh.models import HoverTool, Legend
+
+    _fake_run(tmp_path, "20260101-000000")
+    v = BacktestViewer(output_root=str(tmp_path))
+    for plot in (v.equity_plot(), v.drawdown_plot()):
+        root = pn.pane.HoloViews(plot).get_root()
+        legends = root.select({"type": Legend})
+        assert legends and all(lg.title == "strategy" for lg in legends)
+        labels = {label for h in root.select({"type": HoverTool}) for label, _ in h.tooltips}
+        assert "strategy" in labels and "Variable" not in labels

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bokeh.models import Legend
 
 from tests.live.helpers import ListFeed, bar_batches
 from widgets import live_app
@@ -172,6 +173,51 @@ def test_symbol_choice_hides_lines(data, engine):
     app.symbol_choice.value = ["SP500"]
     for s, renderers in app._lines.items():
         assert len(renderers) == 2 and all(r.visible == (s == "SP500") for r in renderers)
+
+
+def test_legends_sit_beside_the_charts_and_hide_on_click(data, engine):
+    symbols, _ = data
+    app = LiveApp(engine)
+    for key in ("prices", "weights"):
+        f = app.figures[key]
+        assert not [m for m in f.center if isinstance(m, Legend)]  # never over the lines
+        (legend,) = [m for m in f.right if isinstance(m, Legend)]
+        assert legend.click_policy == "hide"
+        assert [item.label.value for item in legend.items] == list(symbols)
+
+
+def test_a_legend_click_updates_the_symbol_choice(data, engine):
+    """Hiding a line from a legend (the browser sets ``visible``) hides the symbol in both
+    charts and removes it from "Symbols shown"; showing it again adds it back."""
+    symbols, _ = data
+    app = LiveApp(engine)
+    price_line, weight_line = app._lines["AAPL"]
+    price_line.visible = False  # what a click on the price chart's legend entry syncs
+    assert app.symbol_choice.value == [s for s in symbols if s != "AAPL"]
+    assert not weight_line.visible
+    assert all(r.visible for s, rs in app._lines.items() if s != "AAPL" for r in rs)
+    weight_line.visible = True  # a click on the positions chart's (greyed) entry
+    assert app.symbol_choice.value == [s for s in symbols if s != "AAPL"] + ["AAPL"]
+    assert price_line.visible and weight_line.visible
+    app.symbol_choice.value = ["SP500"]  # the picker still drives the lines
+    assert all(r.visible == (s == "SP500") for s, rs in app._lines.items() for r in rs)
+
+
+def test_tables_fit_every_column_in_their_width(data, engine):
+    app = LiveApp(engine)
+    for key, table in app.tables.items():
+        assert table.layout == "fit_columns", key
+        shown = [c for c in table.value.columns if c not in table.hidden_columns]
+        # every shown column but one has a share of the width; the last takes the rest
+        widths = table.widths
+        flexible = [c for c in shown if c not in widths]
+        assert len(flexible) == 1, (key, flexible)
+        total = sum(float(w.rstrip("%")) for w in widths.values())
+        assert total <= 92, (key, total)  # the flexible column keeps >= 8 %
+        assert table._configuration["columnDefaults"]["tooltip"] is True  # cut text on hover
+    # the reasons of a rejection wrap onto a second line instead of ending in "..."
+    assert any('tabulator-field="reasons"' in css and "white-space: normal" in css
+               for css in app.tables["verdicts"].stylesheets)
 
 
 def test_close_unsubscribes_and_stops_the_push(data, engine):

@@ -249,6 +249,118 @@ def test_a_tiny_order_limit_makes_rejections_with_reasons_appear(page):
     assert not page.errors, page.errors
 
 
+#: Per symbol, the visibility of its lines in the browser (price chart, positions chart)
+#: and the value of the "Symbols shown" picker.
+LINES_JS = """() => {
+  const out = {lines: {}, choice: null};
+  for (const m of Bokeh.documents[0].all_models) {
+    const hit = /^wb-live-(prices|weights)-line-(.+)$/.exec(m.name || "");
+    if (hit) (out.lines[hit[2]] = out.lines[hit[2]] || {})[hit[1]] = m.visible;
+    if ((m.css_classes || []).includes("wb-symbols")) out.choice = [...m.value];
+  }
+  return out;
+}"""
+
+#: Page coordinates of the centre of a legend entry (the chart's canvas offset plus the
+#: legend's box; the entries share its height evenly).
+LEGEND_ENTRY_JS = """([name, k]) => {
+  const legend = [...Bokeh.documents[0].all_models].find((m) => m.name === name);
+  const seen = new Set();
+  const find = (v) => {
+    if (!v || seen.has(v)) return null;
+    seen.add(v);
+    if (v.model === legend) return v;
+    for (const c of (v.children ? [...v.children()] : [])) {
+      const r = find(c);
+      if (r) return r;
+    }
+    return null;
+  };
+  for (const root of Object.values(Bokeh.index)) {
+    const view = find(root);
+    if (!view) continue;
+    const rect = view.parent.canvas_view.events_el.getBoundingClientRect();
+    const b = view.bbox, pad = legend.padding, n = legend.items.length;
+    const h = (b.height - 2 * pad) / n;
+    return {x: rect.left + b.left + pad + 30, y: rect.top + b.top + pad + (k + 0.5) * h};
+  }
+  return null;
+}"""
+
+
+def _lines(page: Page) -> dict:
+    return page.page.evaluate(LINES_JS)
+
+
+def _wait_lines(page: Page, shown: list[str], timeout: float = 30.0) -> dict:
+    """Wait until the picker holds ``shown`` and exactly those symbols' lines are visible
+    in both charts (the server hides the others: the picker alone touches no line)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = _lines(page)
+        visible = {s for s, v in st["lines"].items() if v.get("prices") and v.get("weights")}
+        hidden = {s for s, v in st["lines"].items()
+                  if v.get("prices") is False and v.get("weights") is False}
+        if (st["choice"] == shown and visible == set(shown)
+                and visible | hidden == set(st["lines"])):
+            return st
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {shown} shown, got {json.dumps(st)}")
+        time.sleep(0.1)
+
+
+def test_symbol_picker_shows_only_the_chosen_symbols(page):
+    """Remove chips with their x buttons, add one back from the dropdown, hide one from a
+    legend: the lines follow in both charts; the engine, the book and the tables do not
+    change (the picker only chooses the lines drawn)."""
+    first = page.wait_until(lambda s: s["sources"].get("wb-live-prices", {}).get("n", 0) > 0,
+                            what="prices")
+    symbols = _lines(page)["choice"]
+    assert len(symbols) == 6 and sorted(_lines(page)["lines"]) == sorted(symbols)
+    picker = page.page.locator(".wb-symbols")
+    try:
+        for s in symbols[1:4]:
+            picker.locator(f"button[aria-label=\"Remove item: '{s}'\"]").click()
+        kept = [symbols[0], *symbols[4:]]
+        _wait_lines(page, kept)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.page.screenshot(path=str(ARTIFACTS / "live_app_symbols.png"))
+
+        picker.locator("input.choices__input--cloned").click()  # opens the dropdown
+        options = picker.locator(".choices__list--dropdown .choices__item--choice")
+        assert sorted(options.all_inner_texts()) == sorted(symbols[1:4])
+        options.filter(has_text=symbols[2]).click()
+        page.page.keyboard.press("Escape")
+        kept = [*kept, symbols[2]]
+        _wait_lines(page, kept)
+
+        # a click on a legend entry hides the line in the browser; the server hides the
+        # symbol's other line too and takes its chip away
+        point = page.page.evaluate(LEGEND_ENTRY_JS, ["wb-live-prices-legend",
+                                                     symbols.index(symbols[0])])
+        page.page.mouse.click(point["x"], point["y"])
+        kept = kept[1:]
+        _wait_lines(page, kept)
+        assert picker.locator(".choices__list--multiple .choices__item").all_inner_texts() \
+            and symbols[0] not in picker.locator(".choices__list--multiple").inner_text()
+
+        # only the charts react: the engine streams on and the tables keep every symbol
+        later = page.wait_until(
+            lambda s: s["sources"]["wb-live-prices"]["last"]
+            > first["sources"]["wb-live-prices"]["last"], what="new bars")
+        assert "running" in later["text"]["wb-status"]
+        assert later["tables"]["wb-positions"] == 6
+        assert {r.split()[0] for r in page.rows("wb-positions")} == set(symbols)
+    finally:  # the module's server is shared: show every symbol again
+        page.page.evaluate("""(all) => {
+          const m = [...Bokeh.documents[0].all_models].find(
+            (x) => (x.css_classes || []).includes("wb-symbols"));
+          m.value = all;
+        }""", symbols)
+    _wait_lines(page, symbols)
+    assert not page.errors, page.errors
+
+
 def _views(st: dict) -> int:
     return int(re.search(r"(\d+) view\(s\)", st["text"]["wb-status"]).group(1))
 
