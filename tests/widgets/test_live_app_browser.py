@@ -309,6 +309,21 @@ def _wait_lines(page: Page, shown: list[str], timeout: float = 30.0) -> dict:
         time.sleep(0.1)
 
 
+def _click(locator, done, timeout_s: float = 30.0) -> None:
+    """Click ``locator`` like a user, then wait until ``done()`` shows the effect.
+
+    ``no_wait_after``: Playwright's wait for "scheduled navigations" after a click on the
+    picker's buttons (which navigate nowhere) hung for 30 s on a loaded machine, in CI and
+    here, although the click had gone through.
+    """
+    locator.click(no_wait_after=True, timeout=30_000)
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the click on {locator} had no effect in {timeout_s} s")
+        time.sleep(0.1)
+
+
 def test_symbol_picker_shows_only_the_chosen_symbols(page):
     """Remove chips with their x buttons, add one back from the dropdown, hide one from a
     legend: the lines follow in both charts; the engine, the book and the tables do not
@@ -320,16 +335,19 @@ def test_symbol_picker_shows_only_the_chosen_symbols(page):
     picker = page.page.locator(".wb-symbols")
     try:
         for s in symbols[1:4]:
-            picker.locator(f"button[aria-label=\"Remove item: '{s}'\"]").click()
+            _click(picker.locator(f"button[aria-label=\"Remove item: '{s}'\"]"),
+                   lambda s=s: s not in _lines(page)["choice"])
         kept = [symbols[0], *symbols[4:]]
         _wait_lines(page, kept)
         ARTIFACTS.mkdir(exist_ok=True)
         page.page.screenshot(path=str(ARTIFACTS / "live_app_symbols.png"))
 
-        picker.locator("input.choices__input--cloned").click()  # opens the dropdown
         options = picker.locator(".choices__list--dropdown .choices__item--choice")
+        _click(picker.locator("input.choices__input--cloned"),  # opens the dropdown
+               lambda: options.count() > 0 and options.first.is_visible())
         assert sorted(options.all_inner_texts()) == sorted(symbols[1:4])
-        options.filter(has_text=symbols[2]).click()
+        _click(options.filter(has_text=symbols[2]),
+               lambda: symbols[2] in _lines(page)["choice"])
         page.page.keyboard.press("Escape")
         kept = [*kept, symbols[2]]
         _wait_lines(page, kept)
