@@ -366,14 +366,10 @@ def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
         if bad.any():
             r = int(np.argmax(bad))
             epoch = re.fullmatch(r"\s*-?\d+(\.\d*)?\s*", str(s.iloc[r])) is not None
-            raise DataValidationError(
-                "unparseable timestamp",
-                source=source,
-                column=column,
-                row=r + 1,
-                value=s.iloc[r],
-                detail="a plain number, e.g. a Unix epoch, whose unit cannot be told: convert "
-                "the column first, e.g. pd.to_datetime(df['timestamp'], unit='s' or 'ms')"
+            raise _unparseable(
+                s, r, source, column,
+                "a plain number, e.g. a Unix epoch, whose unit cannot be told: convert the "
+                "column first, e.g. pd.to_datetime(df['timestamp'], unit='s' or 'ms')"
                 if epoch
                 else None,
             )
@@ -389,14 +385,10 @@ def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
                 warnings.simplefilter("ignore", UserWarning)
                 first_fmt = pd.to_datetime(s, errors="coerce").isna().to_numpy()
             r = int(np.argmax(first_fmt)) if first_fmt.any() else 0
-            raise DataValidationError(
-                "unparseable timestamp",
-                source=source,
-                column=column,
-                row=r + 1,
-                value=s.iloc[r],
-                detail=f"not in the format of row 1 ({s.iloc[0]!r}); timestamps must share "
-                "one format (ISO 8601 recommended), as mixing them can mix day-first and "
+            raise _unparseable(
+                s, r, source, column,
+                f"not in the format of row 1 ({s.iloc[0]!r}); timestamps must share one "
+                "format (ISO 8601 recommended), as mixing them can mix day-first and "
                 "month-first dates",
             )
     off = s.str.extract(_OFFSET, expand=False)
@@ -417,6 +409,16 @@ def _parse_strings(s: pd.Series, *, source: str, column: str) -> pd.Series:
         row=row,
         value=value,
         detail=f"first row has offset {off[0]}" if row is not None else None,
+    )
+
+
+def _unparseable(
+    s: pd.Series, r: int, source: str, column: str, detail: str | None
+) -> DataValidationError:
+    """The ``"unparseable timestamp"`` error of 0-based row ``r`` of ``s``."""
+    return DataValidationError(
+        "unparseable timestamp", source=source, column=column, row=r + 1, value=s.iloc[r],
+        detail=detail,
     )
 
 
