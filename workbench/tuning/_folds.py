@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ._spaces import _is_real
+from workbench._checks import is_real
+
 from ._strategies import _check_int
 
 __all__ = ["TuningFold", "tuning_folds", "resolve_test_start"]
@@ -61,7 +62,7 @@ def resolve_test_start(index: pd.DatetimeIndex, test_start=None,
     if not isinstance(index, pd.DatetimeIndex) or len(index) == 0:
         raise ValueError("index must be a non-empty pandas.DatetimeIndex")
     if test_start is None:
-        if not (_is_real(holdout_fraction) and 0.0 < float(holdout_fraction) < 1.0):
+        if not (is_real(holdout_fraction) and 0.0 < float(holdout_fraction) < 1.0):
             raise ValueError(f"holdout_fraction must be a number in (0, 1), got "
                              f"{holdout_fraction!r}")
         return int(len(index) * (1.0 - float(holdout_fraction)))
@@ -148,7 +149,7 @@ def tuning_folds(index: pd.DatetimeIndex, *, test_start=None, n_folds: int = 3,
     """
     _check_int("n_folds", n_folds, 1)
     _check_int("embargo", embargo, 0)
-    if not (_is_real(valid_fraction) and 0.0 < float(valid_fraction) < 1.0):
+    if not (is_real(valid_fraction) and 0.0 < float(valid_fraction) < 1.0):
         raise ValueError(f"valid_fraction must be a number in (0, 1), got {valid_fraction!r}")
     p = resolve_test_start(index, test_start, holdout_fraction)
     return _folds_before(index, p, n_folds=n_folds, valid_fraction=valid_fraction,

@@ -31,12 +31,9 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-_is_real = is_real
-
-
 def _range(name: str, low: Any, high: Any, log: bool = False, step: Any = None):
     d = _distributions()
-    if not (_is_real(low) and _is_real(high)):
+    if not (is_real(low) and is_real(high)):
         raise ValueError(f"search space for {name!r}: bounds must be numbers, got "
                          f"low={low!r}, high={high!r}")
     if not (math.isfinite(float(low)) and math.isfinite(float(high))):
@@ -50,7 +47,7 @@ def _range(name: str, low: Any, high: Any, log: bool = False, step: Any = None):
                          f"low={low!r}")
     if log and step is not None:
         raise ValueError(f"search space for {name!r}: step and log cannot be combined")
-    if step is not None and not (_is_real(step) and step > 0):
+    if step is not None and not (is_real(step) and step > 0):
         raise ValueError(f"search space for {name!r}: step must be a positive number, "
                          f"got {step!r}")
     if _is_int(low) and _is_int(high) and (step is None or _is_int(step)):

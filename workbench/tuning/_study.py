@@ -405,8 +405,8 @@ def _prepare(model_factory, space, *, data, objectives, n_trials, storage, study
     dataset, spec = _data_spec(data)
     folds = tuning_folds(dataset.index, test_start=test_start, n_folds=n_folds,
                          valid_fraction=valid_fraction, embargo=embargo)
-    test_row = folds[-1].valid.stop + embargo
-    test_ts = dataset.index[test_row] if test_row < len(dataset.index) else None
+    # tuning_folds leaves at least one test row (it refuses a test_start after the data)
+    test_ts = dataset.index[folds[-1].valid.stop + embargo]
     model_name = getattr(model_factory, "__name__", "model")
     name = study_name or f"{model_name}-{'+'.join(objectives)}"
     task = {
@@ -416,7 +416,7 @@ def _prepare(model_factory, space, *, data, objectives, n_trials, storage, study
         "space": space_to_json(parsed),
         "data": spec,
         "data_hash": dataset.data_hash,
-        "folds": {"test_start": None if test_ts is None else test_ts.isoformat(),
+        "folds": {"test_start": test_ts.isoformat(),
                   "n_folds": n_folds, "valid_fraction": float(valid_fraction),
                   "embargo": int(embargo)},
         "objectives": objectives,
