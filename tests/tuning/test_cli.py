@@ -30,8 +30,6 @@ def test_worker_runs_a_stored_study_to_its_target(tmp_path, capsys):
 
 def test_worker_errors_are_clear(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/s.db"
-    assert main(["tune", "worker", "--study", "nope", "--storage", url]) == 2
-    assert "no study 'nope'" in capsys.readouterr().err
     assert main(["tune", "list", "--storage", "oracle://u:pw@h/db"]) == 2
     err = capsys.readouterr().err
     assert "unsupported storage" in err and "pw" not in err
@@ -40,6 +38,8 @@ def test_worker_errors_are_clear(tmp_path, capsys):
 
     tune(CraftedModel, {"quality": (-1.0, 1.0)}, data=DATA, storage=url, study_name="c",
          n_trials=1, refit=False, progress=False, fixed={"epochs": 1})
+    assert main(["tune", "worker", "--study", "nope", "--storage", url]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
     assert main(["tune", "worker", "--study", "c", "--storage", url, "--n-trials", "2"]) == 2
     assert "not a workbench model" in capsys.readouterr().err
     assert main(["tune", "worker", "--study", "c", "--storage", url, "--n-trials", "2",
@@ -59,9 +59,10 @@ def test_a_worker_whose_trials_keep_failing_exits_1_not_2(tmp_path, capsys):
     assert "5 trials in a row failed" in err and "loss diverged" in err
 
 
-@pytest.mark.parametrize("command", [["show", "--study", "ts"], ["list"]])
+@pytest.mark.parametrize("command", [["show", "--study", "ts"], ["list"],
+                                     ["worker", "--study", "ts", "--n-trials", "1"]])
 @pytest.mark.parametrize("kind", ["sqlite", "journal-url", "journal-path", "default"])
-def test_read_only_commands_never_create_a_missing_storage(tmp_path, monkeypatch, capsys,
+def test_commands_that_need_a_study_never_create_a_missing_storage(tmp_path, monkeypatch, capsys,
                                                            command, kind):
     data = tmp_path / "data"
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(data))

@@ -816,12 +816,13 @@ def run_worker(study_name: str, storage: Any, n_trials: int | None = None, *,
         Unknown study, a study without a task workers can run, a model class that is
         not allowed, or data whose hash differs from the study's.
     StorageError
-        Storage URL that cannot be used.
+        Storage URL that cannot be used, or a SQLite/journal file that does not exist
+        (a worker joins an existing study and never creates the file).
     """
     import optuna
 
     study = load_study(study_name, storage, heartbeat_interval=heartbeat_interval,
-                       grace_period=grace_period, max_retry=max_retry)
+                       grace_period=grace_period, max_retry=max_retry, create=False)
     task = study.user_attrs.get(TASK_ATTR)
     objective, _ = _objective_from_task(task, allow_import=allow_import)
     single = len(objective.objectives) == 1
