@@ -45,7 +45,10 @@ class FeatureExplorer(param.Parameterized):
     The views share their time axis (zooming one zooms all): price with an overlay
     (Bollinger bands, SMA, EMA or VWAP) for the first selected symbol, one panel per
     selected feature with a line per symbol, the correlation heatmap of the selected
-    features (pooled over the selected symbols and dates) and their distributions.
+    features and their distributions. The heatmap and the histograms pool the selected
+    symbols and dates after z-scoring each feature within each symbol (see
+    :meth:`standardised_frame`), so price-level features (SMA, ATR, VWAP) of assets
+    trading at different prices are not correlated through their price levels.
     """
 
     symbols = param.ListSelector(default=[], objects=[], doc="Symbols to show.")
@@ -95,6 +98,26 @@ class FeatureExplorer(param.Parameterized):
     def feature_frame(self) -> pd.DataFrame:
         """The selected features, long layout: index (timestamp, symbol), one column each."""
         return self._frame(list(self.features))
+
+    def standardised_frame(self) -> pd.DataFrame:
+        """The selected features z-scored within each symbol over the selected dates.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Same layout as :meth:`feature_frame`; each (symbol, feature) series minus its
+            mean over the shown dates, divided by its standard deviation (ddof 1). A
+            series that is constant or has fewer than two values there is NaN.
+
+        Notes
+        -----
+        A display transform over the whole shown window (it uses later values to scale
+        earlier ones), not a feature: the catalogue's features stay causal.
+        """
+        df = self.feature_frame()
+        by = df.groupby(level="symbol", sort=False)
+        sd = by.transform("std")
+        return (df - by.transform("mean")) / sd.where(sd > 0)
 
     # -- views --------------------------------------------------------------
     def _price_plot(self):
@@ -149,16 +172,17 @@ class FeatureExplorer(param.Parameterized):
 
     @param.depends("symbols", "features", "window", "dates")
     def correlation_view(self):
-        """Correlation heatmap of the selected features (pooled over symbols)."""
+        """Correlation heatmap of the selected features (within-symbol z-scores, pooled)."""
         import hvplot.pandas  # noqa: F401
 
         if not self.symbols:
             return pn.pane.Markdown("Pick at least one symbol for the correlation heatmap.")
-        df = self.feature_frame()
-        if df.shape[1] < 2:
+        if len(self.features) < 2:
             return pn.pane.Markdown("Pick two or more features for the correlation heatmap.")
-        corr = df.corr()
-        return corr.hvplot.heatmap(title="Feature correlation", cmap="RdBu_r", clim=(-1, 1),
+        corr = self.standardised_frame().corr()
+        title = ("Feature correlation" if len(self.symbols) == 1
+                 else "Feature correlation (z-scored per symbol, pooled)")
+        return corr.hvplot.heatmap(title=title, cmap="RdBu_r", clim=(-1, 1),
                                    height=320, width=380, rot=45, xlabel="", ylabel="",
                                    shared_axes=False)
 
@@ -169,12 +193,11 @@ class FeatureExplorer(param.Parameterized):
 
         if not self.symbols:  # feature_frame would pool every symbol
             return pn.pane.Markdown("")
-        df = self.feature_frame()
-        if df.empty:
+        z = self.standardised_frame()
+        if z.empty:
             return pn.pane.Markdown("")
-        z = (df - df.mean()) / df.std()
         return z.hvplot.hist(bins=60, alpha=0.5, height=320, width=420,
-                             title="Distribution (z-scored)", xlabel="z",
+                             title="Distribution (z-scored per symbol)", xlabel="z",
                              shared_axes=False)
 
     def panel(self) -> pn.viewable.Viewable:

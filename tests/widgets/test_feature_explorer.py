@@ -54,3 +54,26 @@ def test_no_features_keeps_the_price_chart(bars):
     assert isinstance(out, pn.Column)
     assert "IBM: close with bollinger" in out[0].object.opts.get().kwargs["title"]
     assert "feature" in out[1].object
+
+
+def test_heatmap_and_histograms_z_score_each_symbol_before_pooling(bars):
+    """SMA and ATR are in price units: pooled raw, SP500 (~1,200) against AAPL (~10-90)
+    correlates them through the price levels alone."""
+    import numpy as np
+
+    ex = FeatureExplorer(bars=bars, symbols=["SP500", "AAPL"], features=["sma", "atr"])
+    raw = ex.feature_frame()
+    z = ex.standardised_frame()
+    for sym in ("SP500", "AAPL"):
+        one = raw.xs(sym, level="symbol")
+        ref = (one - one.mean()) / one.std()
+        np.testing.assert_allclose(z.xs(sym, level="symbol").to_numpy(), ref.to_numpy(),
+                                   rtol=1e-12, atol=1e-12)
+    want = z.corr().loc["sma_20", "atr_20"]
+    assert abs(raw.corr().loc["sma_20", "atr_20"] - want) > 0.1  # the levels did matter
+    heat = ex.correlation_view()
+    assert "z-scored per symbol" in heat.opts.get().kwargs["title"]
+    cells = {(a, b): v for a, b, v in zip(*(heat.dimension_values(k) for k in range(3)))}
+    assert cells[("sma_20", "atr_20")] == pytest.approx(want, abs=1e-12)
+    hist = ex.distribution_view()
+    assert "z-scored per symbol" in hist.opts.get().kwargs["title"]
