@@ -181,10 +181,10 @@ class FeatureExplorer(param.Parameterized):
             return pn.pane.Markdown("Pick two or more features for the correlation heatmap.")
         corr = self.standardised_frame().corr()
         title = ("Feature correlation" if len(self.symbols) == 1
-                 else "Feature correlation (z-scored per symbol, pooled)")
+                 else "Correlation (z-scored per symbol)")
         return corr.hvplot.heatmap(title=title, cmap="RdBu_r", clim=(-1, 1),
-                                   height=320, width=380, rot=45, xlabel="", ylabel="",
-                                   shared_axes=False)
+                                   height=320, width=440, rot=45, xlabel="", ylabel="",
+                                   clabel="correlation", shared_axes=False)
 
     @param.depends("symbols", "features", "window", "dates")
     def distribution_view(self):
