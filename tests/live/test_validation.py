@@ -76,3 +76,37 @@ def test_engine_trades_a_feed_of_numpy_scalars(tmp_path):
     fills = [f for u in ups for f in u.fills]
     assert fills and all(type(f.price) is float and type(f.ts) is int for f in fills)
     assert eng.ledger.positions() == pytest.approx({k: v for k, v in eng.book.items() if v})
+
+
+def test_a_bar_for_a_timestamp_already_stepped_is_late():
+    """A feed that splits one timestamp over two batches, or a bar arriving after a later
+    timestamp was stepped: one engine step per timestamp, never a step back in time."""
+    v = BarValidator(["A", "B", "C"])
+    assert len(v.check([_bar("A", 1 * D), _bar("B", 1 * D)])) == 2 and v.clock == 1 * D
+    assert v.check([_bar("C", 1 * D)]) == []  # same timestamp, next batch
+    assert v.check([_bar("A", 3 * D), _bar("B", 2 * D)]) == [_bar("B", 2 * D), _bar("A", 3 * D)]
+    assert v.check([_bar("C", 2 * D)]) == []  # C never had a bar: still behind the clock
+    assert v.counts == {"late": 2} and v.clock == 3 * D
+    assert [r["reason"] for r in v.recent] == ["late", "late"]
+    assert "earlier batch" in v.recent[-1]["detail"]
+    assert v.check([_bar("C", 4 * D)]) == [_bar("C", 4 * D)]
+    v2 = BarValidator(["A", "B"])
+    v2.restore({"A": 5 * D})
+    assert v2.check([_bar("B", 5 * D)]) == [] and v2.counts == {"late": 1}
+
+
+def test_engine_never_steps_one_timestamp_twice(tmp_path):
+    symbols, batches = bar_batches(end="2005-06-30")
+    k = 300
+    g = [b for b in batches[k] if b.symbol == "GOOG"]
+    split = [list(b) for b in batches]
+    split[k] = [b for b in split[k] if b.symbol != "GOOG"]
+    split.insert(k + 1, g)  # GOOG's bar of batch k arrives in a batch of its own
+    eng = LiveEngine(ListFeed(symbols, split), None, ledger=Ledger(f"sqlite:///{tmp_path}/l.db"))
+    seen = []
+    orig = eng.broker.on_bars
+    eng.broker.on_bars = lambda bars: seen.extend(bars) or orig(bars)
+    ups = [eng.step(b) for b in split]
+    assert ups[k + 1] is None and eng.n_batches == len(batches)
+    assert eng.validator.counts == {"late": 1} and g[0] not in seen
+    assert [u.ts for u in ups if u is not None] == sorted({b[0].ts for b in batches})

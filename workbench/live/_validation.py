@@ -28,6 +28,7 @@ REJECT_REASONS = (
     "inconsistent_ohlc",  # high below open/close or low above them
     "duplicate",  # same timestamp as the symbol's last accepted bar
     "out_of_order",  # earlier than the symbol's last accepted bar
+    "late",  # at or before a timestamp of an earlier batch (that step is already taken)
 )
 
 
@@ -51,11 +52,18 @@ class BarValidator:
         The rejections of the latest :meth:`check` call.
     accepted : int
         Bars accepted so far.
+    clock : int or None
+        Latest timestamp accepted by an earlier :meth:`check` call (None before any).
 
     Notes
     -----
     Order is checked per symbol against the last *accepted* bar, so a rejected bar
-    never moves a symbol's clock. Nothing here raises on bad data. Timestamps may be
+    never moves a symbol's clock. Across symbols, a bar whose timestamp is at or before
+    the latest timestamp accepted in an *earlier* :meth:`check` call (:attr:`clock`) is
+    rejected as ``"late"``: the engine has already taken that step (features, decisions),
+    and a second step for one timestamp, or a step back in time, would shift every
+    symbol's feature history against research's one row per timestamp (e.g. a feed that
+    splits one minute's bars over two batches). Nothing here raises on bad data. Timestamps may be
     Python or numpy integers (not bools) and OHLCV any real numbers (not bools); the
     accepted bars carry ``int`` and ``float``.
     """
@@ -68,10 +76,13 @@ class BarValidator:
         self.recent: deque[dict[str, Any]] = deque(maxlen=int(keep))
         self.accepted = 0
         self.last_rejected: list[dict[str, Any]] = []
+        self.clock: int | None = None
 
     def restore(self, last_ts: dict[str, int]) -> None:
-        """Set each symbol's last accepted timestamp (after a restart)."""
+        """Set each symbol's last accepted timestamp (after a restart); the clock follows."""
         self.last_ts.update({k: int(v) for k, v in last_ts.items()})
+        if self.last_ts:
+            self.clock = max(self.last_ts.values())
 
     def _reject(self, reason: str, symbol: Any, ts: Any, detail: str) -> None:
         self.counts[reason] += 1
@@ -113,8 +124,12 @@ class BarValidator:
                 bars.append(item)
         bars.sort(key=lambda b: int(b.ts))  # stable: input order within a timestamp
         out: list[Bar] = []
+        clock = self.clock  # of the earlier calls: this call's timestamps are all new
         for bar in bars:
             reason = self._problem(bar)
+            if reason is None and clock is not None and bar.ts <= clock:
+                reason = ("late", f"ts {bar.ts} <= {clock}, the latest timestamp of an "
+                                  "earlier batch (its step is already taken)")
             if reason is not None:
                 self._reject(reason[0], bar.symbol, bar.ts, reason[1])
                 continue
@@ -122,6 +137,8 @@ class BarValidator:
             self.last_ts[bar.symbol] = bar.ts
             self.accepted += 1
             out.append(bar)
+        if out:
+            self.clock = out[-1].ts if clock is None else max(clock, out[-1].ts)
         return out
 
     def _problem(self, bar: Bar) -> tuple[str, str] | None:
