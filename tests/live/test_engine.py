@@ -243,3 +243,85 @@ def test_restart_refuses_open_orders_in_untraded_symbols(tmp_path):
                                          r"engine does not trade"):
         LiveEngine([], None, symbols=["A"], ledger=ledger)
     assert LiveEngine([], None, symbols=["A", "ZZZ"], ledger=ledger).broker.pending()
+
+
+def test_sizing_matches_backtest_portfolio_weights(tmp_path):
+    """``w = X * target_vol / sigma / n_t``, n_t the symbols with a bar and a valid sigma,
+    as workbench.backtest.portfolio_weights: GOOG (listed 2004-08-19) has a sigma long
+    before its MACD inputs are finite and keeps its share of the risk budget meanwhile."""
+    from workbench import features as ft
+    from workbench.backtest import portfolio_weights
+
+    symbols, batches = bar_batches(end="2005-10-31")
+    loose = RiskLimits(max_order_notional=1e12, max_position_notional=1e12,
+                       max_gross_exposure=100.0, max_net_exposure=100.0, stale_after_s=1e9)
+    eng = LiveEngine(ListFeed(symbols, batches), None, ledger=Ledger(f"sqlite:///{tmp_path}/l.db"),
+                     limits=loose, min_trade_fraction=0.0, features="model")
+    T, N = len(batches), len(symbols)
+    close, pos, got = (np.full((T, N), np.nan) for _ in range(3))
+    for t, batch in enumerate(batches):
+        u = eng.step(batch)
+        for b in batch:
+            close[t, symbols.index(b.symbol)] = b.close
+        for s, p in u.positions.items():
+            pos[t, symbols.index(s)] = p
+        equity = eng.equity()  # the decision's equity: this bar's fills, closes
+        for v in u.verdicts:  # target = book after this bar's fills + the order
+            j = symbols.index(v.order.symbol)
+            got[t, j] = (eng.book.get(v.order.symbol, 0.0) + v.order.qty) * close[t, j] / equity
+    ref = portfolio_weights(pos, ft.ex_ante_volatility(close, span=60), target_vol=0.15,
+                            max_gross=1.0)
+    traded = np.isfinite(got)
+    g = symbols.index("GOOG")
+    warming = traded.any(axis=1) & ~np.isfinite(pos[:, g]) & np.isfinite(close[:, g])
+    assert warming.sum() > 20  # rows where GOOG has a bar but is not decided yet
+    np.testing.assert_allclose(got[traded], ref[traded], rtol=1e-9, atol=1e-12)
+
+
+def test_a_failing_model_call_does_not_stop_the_producer(data, tmp_path):
+    symbols, batches = data
+    eng = _engine(symbols, batches[:420], f"sqlite:///{tmp_path}/l.db")
+    predict, calls = eng._predict, []
+
+    def flaky(x):
+        calls.append(1)
+        if len(calls) in (3, 4):
+            raise RuntimeError("model blew up")
+        return predict(x) if len(calls) != 6 else predict(x)[:2]  # wrong shape
+
+    eng._predict = flaky
+    eng.start()
+    eng._thread.join(60)
+    assert eng.error is None and eng.n_batches == 420
+    assert eng.model_errors == 3 and "shape (2,)" in eng.last_model_error
+    assert len(calls) > 10 and eng.state.model_health["state"] == "ok"
+    assert eng.state.model_health["predict"]["failures"] == 3
+    # the failed batches decided nothing: no position reported, no order, the book held
+    eng2 = _engine(symbols, batches, f"sqlite:///{tmp_path}/l2.db")
+    eng2._predict, n = (lambda x: (_ for _ in ()).throw(ValueError("bad"))), 0
+    for b in batches[:420]:
+        u = eng2.step(b)
+        n += len(u.verdicts) + len(u.positions)
+    assert n == 0 and not any(eng2.book.values()) and eng2.cash == 1e6
+    assert eng2.state.model_health["state"] == "error"
+    assert eng2.state.model_health["predict"]["last_error"] == "ValueError: bad"
+
+
+def test_a_second_engine_on_the_same_account_is_stopped_not_mixed_in(data, tmp_path):
+    """Two engines writing one account: the ledger's fill ids would silently keep the
+    first engine's fills and drop the second's, so the ledger would match neither book.
+    The second engine's commit sees cash it did not expect and writes nothing."""
+    from workbench.live._ledger import LedgerError
+
+    symbols, batches = data
+    url = f"sqlite:///{tmp_path}/l.db"
+    first = _engine(symbols, batches, url)
+    second = _engine(symbols, batches, url, target_vol=0.10)
+    with pytest.raises(LedgerError, match="another writer changed the account") as err:
+        for b in batches[:400]:
+            first.step(b)
+            second.step(b)
+    assert "expected 1000000.0" in str(err.value)
+    ledger = Ledger(url)
+    assert ledger.cash() == first.cash
+    assert ledger.positions() == {k: v for k, v in first.book.items() if v}

@@ -633,3 +633,17 @@ def test_kill_and_restart_sqlite(tmp_path, reference, target):
 @pytest.mark.slow
 def test_kill_and_restart_postgresql(postgres_url, reference):
     kill_and_resume(postgres_url, f"kill-{uuid.uuid4().hex[:8]}", 700, reference)
+
+
+def test_commit_with_unexpected_cash_writes_nothing(make_ledger):
+    led = make_ledger(initial_cash=100.0)
+    led.commit_bar(1, new_orders=[Order("1-A", 1, "A", 1.0, 10.0)], expect_cash=100.0)
+    other = make_ledger()  # another writer on the same account
+    other.commit_bar(2, fills=[fill("1-A", 2, "A", 1.0, 10.0)], expect_cash=100.0)
+    before = state(led)
+    with pytest.raises(LedgerError, match=r"holds cash 90\.0, but this writer expected "
+                                          r"100\.0: another writer"):
+        led.commit_bar(3, fills=[fill("2-A", 3, "A", 1.0, 10.0)], expect_cash=100.0)
+    assert state(led) == before
+    led.commit_bar(3, expect_cash=90.0)
+    assert led.cursor() == 3

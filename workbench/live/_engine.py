@@ -124,11 +124,16 @@ class LiveEngine:
     feature row and ex-ante volatility are finite, volatility > 0; earlier non-finite
     rows of its window read as 0, as in research's ``SequenceModel.predict``)
     -> vol-targeted target positions
-    ``w = X * target_vol / sigma / n`` (``n`` symbols with a bar; gross capped at
+    ``w = X * target_vol / sigma / n`` (``n`` symbols with a bar and a finite sigma > 0,
+    decided or not, as :func:`workbench.backtest.portfolio_weights`; gross capped at
     ``max_gross``) -> orders for the difference -> :func:`workbench.risk.check_orders`
     -> the approved orders go to the :class:`PaperBroker`, everything to the
     :class:`Ledger` in one transaction -> :class:`workbench.risk.RiskMonitor`.
-    Every stage's latency is recorded.
+    Every stage's latency is recorded. A model call that raises (or returns other than
+    one position per symbol) is logged and counted (:attr:`model_errors`, the
+    ``"predict"`` entry of the risk state's model health, whose ``state`` is then
+    ``"error"``); that batch decides nothing (no orders, the book is held) and the
+    producer goes on with the next batch.
 
     Restart: the ledger's cursor (last committed batch) and open orders are read at
     construction; batches at or before the cursor only warm the features up (no
@@ -263,6 +268,9 @@ class LiveEngine:
         self.state: Any = None
         self.n_batches = 0
         self.rejected_orders = 0
+        self.model_errors = 0
+        self.last_model_error: str | None = None
+        self._model_ok = True
         self.error: str | None = None
         self._subscribers: dict[int, Callable[[EngineUpdate], None]] = {}
         self._ids = itertools.count()
@@ -440,6 +448,7 @@ class LiveEngine:
             self.last_seen[b.symbol] = now
 
         t = time.perf_counter()
+        cash_before = self.cash
         fills: list[Fill] = [] if warm else self.broker.on_bars(bars)
         for f in fills:
             self.book[f.symbol] = self.book.get(f.symbol, 0.0) + f.qty
@@ -474,7 +483,11 @@ class LiveEngine:
             ok = np.isfinite(x[:, -1, :]).all(axis=1) & np.isfinite(sigma) & (sigma > 0)
             pos = np.zeros(len(self.symbols))
             if ok.any():
-                pos = np.where(ok, np.asarray(self._predict(np.nan_to_num(x)), dtype=float), 0.0)
+                raw = self._call_model(x)
+                if raw is None:  # the model failed: nothing decided, the book is held
+                    ok = np.zeros_like(ok)
+                else:
+                    pos = np.where(ok, raw, 0.0)
                 # (recorded only when the model ran: the features' own warm-up, where no
                 # symbol has finite inputs yet, would pull the percentiles towards zero)
                 lat.record("inference", time.perf_counter() - t)
@@ -500,7 +513,8 @@ class LiveEngine:
             # the same, empty, decisions). The broker gets the orders only once the ledger
             # holds them, so a failed commit leaves no order the ledger does not know.
             t = time.perf_counter()
-            self.ledger.commit_bar(ts, fills=fills, new_orders=new_orders, rejected=rejected)
+            self.ledger.commit_bar(ts, fills=fills, new_orders=new_orders, rejected=rejected,
+                                   expect_cash=cash_before)
             self.cursor = ts
             lat.record("ledger", time.perf_counter() - t)
         if new_orders:
@@ -510,7 +524,7 @@ class LiveEngine:
             self.n_batches += 1
             return EngineUpdate(ts=ts, state=self.state, bars=bars, warmup=True)
         t = time.perf_counter()
-        health = self.model.health() if hasattr(self.model, "health") else {}
+        health = self._health()
         self.state = self.monitor.update(
             ts, positions={k: v for k, v in self.book.items() if v != 0.0},
             prices=dict(self.prices), cash=self.cash, model_health=health,
@@ -523,6 +537,41 @@ class LiveEngine:
                               fills=fills, verdicts=verdicts, rejected_inputs=rejects)
         self._publish(update)
         return update
+
+    def _call_model(self, x: np.ndarray) -> np.ndarray | None:
+        """The model's positions for ``x`` (N, L, F), or None when the call failed.
+
+        A failed call (an exception, or not one finite-or-NaN value per symbol) is
+        logged and counted (:attr:`model_errors`, :attr:`last_model_error`, the
+        ``"predict"`` entry of the model health) and the batch decides nothing, so the
+        producer keeps running and the book is held until the model answers again.
+        """
+        n = len(self.symbols)
+        try:
+            out = np.asarray(self._predict(np.nan_to_num(x)), dtype=float)
+            if out.shape != (n,):
+                raise ValueError(f"the model returned shape {out.shape}, expected ({n},)")
+        except Exception as exc:  # noqa: BLE001 - the producer must survive the model
+            self.model_errors += 1
+            self.last_model_error = f"{type(exc).__name__}: {exc}"[:500]
+            self._model_ok = False
+            log.exception("live engine: model call failed; no decision at this bar")
+            return None
+        self._model_ok = True
+        return out
+
+    def _health(self) -> dict[str, Any]:
+        """The model's health plus the engine's own record of failed model calls."""
+        try:
+            health = dict(self.model.health()) if hasattr(self.model, "health") else {}
+        except Exception as exc:  # noqa: BLE001 - a broken report must not stop trading
+            health = {"state": "error", "health_error": f"{type(exc).__name__}: {exc}"}
+        if self.model_errors:
+            health["predict"] = {"active": self._model_ok, "failures": self.model_errors,
+                                 "last_error": self.last_model_error}
+            if not self._model_ok:
+                health["state"] = "error"
+        return health
 
     def _publish(self, update: EngineUpdate) -> None:
         with self._lock:
@@ -546,7 +595,11 @@ class LiveEngine:
         if not np.isfinite(equity) or equity <= 0:
             return []
         live = [b for b in bars if ok[self._index[b.symbol]]]
-        n = max(1, int(ok.sum()))
+        # the risk budget is split over the symbols with a bar and a valid sigma, decided
+        # or not (workbench.backtest.portfolio_weights' n_t): a symbol still in its
+        # features' warm-up holds no position but keeps its share of the budget
+        with np.errstate(invalid="ignore"):
+            n = max(1, int((np.isfinite(sigma) & (sigma > 0)).sum()))
         weights = {b.symbol: float(pos[self._index[b.symbol]] * self.target_vol
                                    / sigma[self._index[b.symbol]] / n) for b in live}
         gross = sum(abs(w) for w in weights.values())

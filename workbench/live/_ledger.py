@@ -559,7 +559,8 @@ class Ledger:
     # ------------------------------------------------------------------ writes
     def commit_bar(self, ts: int, *, fills: Sequence[Fill] = (),
                    new_orders: Sequence[Order] = (),
-                   rejected: Sequence[tuple[Order, Sequence[str]]] = ()) -> None:
+                   rejected: Sequence[tuple[Order, Sequence[str]]] = (),
+                   expect_cash: float | None = None) -> None:
         """Store one bar's outcome in a single transaction and advance the cursor to ``ts``.
 
         In one transaction: ``new_orders`` are inserted as ``'open'`` and ``rejected``
@@ -581,6 +582,11 @@ class Ledger:
             Orders decided at this bar and sent to the broker.
         rejected : sequence of (Order, sequence of str)
             Orders stopped by pre-trade checks, with the reasons.
+        expect_cash : float, optional
+            The cash (currency) the caller believes the account holds before this commit
+            (the live engine's own running cash). When given and the stored cash differs,
+            another writer changed the account (e.g. a second engine on the same database
+            and account, or a ``reset`` from another process) and nothing is written.
 
         Raises
         ------
@@ -591,7 +597,8 @@ class Ledger:
         TypeError
             Elements that are not :class:`Fill` / :class:`Order` records.
         LedgerError
-            The account row is gone (reset by another process without re-creating it).
+            The account row is gone (reset by another process without re-creating it), or
+            its cash is not ``expect_cash`` (the message gives both values).
         """
         ts = _int_ts("Ledger.commit_bar", "ts", ts)
         checked_fills = [_check_fill(f) for f in fills]
@@ -613,6 +620,13 @@ class Ledger:
                 raise LedgerError(f"Ledger.commit_bar: account {self.account!r} does not "
                                   f"exist in {self.masked_url!r}")
             cash, cursor, order_seq, fill_seq = float(row[0]), row[1], int(row[2]), int(row[3])
+            if expect_cash is not None and cash != float(expect_cash):
+                raise LedgerError(
+                    f"Ledger.commit_bar: account {self.account!r} in {self.masked_url!r} "
+                    f"holds cash {cash!r}, but this writer expected {float(expect_cash)!r}: "
+                    "another writer changed the account (a second engine on the same "
+                    "database and account, or a reset); nothing was written. Run one "
+                    "engine per account (another account= or URL for a second one)")
             if cursor is not None and ts < cursor:
                 raise ValueError(f"Ledger.commit_bar: ts={ts} is before the ledger cursor "
                                  f"{cursor} of account {self.account!r}; bars must be "
