@@ -187,3 +187,63 @@ def test_risk_table_shape_and_columns():
         risk_table({"e": np.array([np.nan])})
     with pytest.raises(ValueError, match="level"):
         risk_table(df, levels=(0.95, 2.0))
+
+
+def test_references_on_bundled_daily_returns():
+    """numpy / scipy references written here, on the real daily returns of the bundled data."""
+    from scipy import integrate
+
+    from workbench import data
+
+    rets = data.load_universe("daily").to_wide("close").pct_change(fill_method=None)
+    for col in rets:
+        r = rets[col].dropna().to_numpy()
+        mu, sd = r.mean(), r.std(ddof=1)
+        skew, kurt = stats.skew(r), stats.kurtosis(r)
+        s = np.sort(r)
+        for level in (0.9, 0.95, 0.975, 0.99):
+            alpha = 1 - level
+            # numpy's inverted_cdf, at alpha without the rounding error of 1 - level
+            assert var_historical(r, level) == -np.quantile(r, round(alpha, 12),
+                                                            method="inverted_cdf")
+            m = r.size * alpha  # Acerbi-Tasche: mean of the worst m returns, fractional last
+            k = int(np.floor(m))
+            es = -(s[:k].sum() + (m - k) * s[k]) / m
+            assert cvar_historical(r, level) == pytest.approx(es, rel=1e-12)
+            assert cvar_historical(r, level) == pytest.approx(
+                _es_by_integration(r, level, grid=200_000), rel=1e-3)
+            z = stats.norm.ppf(alpha)
+            assert var_parametric(r, level) == pytest.approx(-(mu + sd * z), rel=1e-12)
+            tail_mean = stats.norm.expect(lambda x: x, ub=z) / alpha  # E[Z | Z < z]
+            assert cvar_parametric(r, level) == pytest.approx(-(mu + sd * tail_mean), rel=1e-7)
+
+            def z_cf(u, skew=skew, kurt=kurt):
+                q = stats.norm.ppf(u)
+                return (q + (q**2 - 1) * skew / 6 + (q**3 - 3 * q) * kurt / 24
+                        - (2 * q**3 - 5 * q) * skew**2 / 36)
+
+            assert var_parametric(r, level, "cornish_fisher") == pytest.approx(
+                -(mu + sd * z_cf(alpha)), rel=1e-12)
+            avg, _ = integrate.quad(z_cf, 0.0, alpha, limit=500)  # average CF quantile in the tail
+            assert cvar_parametric(r, level, "cornish_fisher") == pytest.approx(
+                -(mu + sd * avg / alpha), rel=1e-6)
+        eq = (1 + rets[col].fillna(0.0)).cumprod()
+        np.testing.assert_allclose(drawdown_series(rets[col]),
+                                   eq / np.maximum(eq.cummax(), 1.0) - 1, atol=1e-12)
+
+
+def test_constant_samples_have_finite_risk_and_no_negative_zero():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's "nearly identical" warning is not passed on
+        for r, loss in ((np.zeros(300), 0.0), (np.full(300, -0.001), 0.001),
+                        (np.full(300, 0.002), -0.002)):
+            for f in (var_parametric, cvar_parametric):
+                for method in ("gaussian", "cornish_fisher"):
+                    assert f(r, 0.99, method) == pytest.approx(loss, abs=1e-15), (f, method)
+            for f in (var_historical, cvar_historical):
+                assert f(r, 0.95) == pytest.approx(loss, abs=1e-15)
+        flat = risk_table({"flat": np.zeros(300)})
+        assert not flat.isna().to_numpy().any()
+        assert not np.signbit(flat.to_numpy(dtype=float)).any()  # 0.0, not -0.0, in a report

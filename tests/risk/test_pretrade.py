@@ -133,6 +133,43 @@ def test_drawdown_kill_switch():
     assert v.reasons == ("drawdown kill switch: 20.0% >= 20.0%",)
 
 
+def test_every_limit_passes_at_the_boundary_and_fails_just_over_it():
+    lim = RiskLimits(max_position_notional=250_000.0, max_order_notional=100_000.0,
+                     max_gross_exposure=1.5, max_net_exposure=1.0, max_drawdown=0.2,
+                     stale_after_s=5.0)
+    # order notional exactly 100,000; position notional exactly 250,000 (150,000 held)
+    (v,) = run([order("AAA", 1_000)], positions={"AAA": 1_500}, limits=lim)
+    assert v.approved
+    # gross exactly 150 % and net exactly 100 % of equity 200,000: +250,000 AAA, -50,000 BBB
+    (v,) = run([order("BBB", -1_000)], positions={"AAA": 2_500}, equity=200_000.0, limits=lim)
+    assert v.approved
+    (v,) = run([order("AAA", 1_000)], positions={"AAA": 1_000}, equity=200_000.0, limits=lim)
+    assert v.approved  # net exactly 100 %
+    # drawdown exactly 20 % (up to float rounding: 1 - 80,000 / 100,000) trips the switch
+    (v,) = run([order("AAA", 1)], equity=80_000.0, peak_equity=100_000.0, limits=lim)
+    assert v.reasons == ("drawdown kill switch: 20.0% >= 20.0%",)
+    (v,) = run([order("AAA", 1)], equity=80_000.01, peak_equity=100_000.0, limits=lim)
+    assert v.approved
+    (v,) = run([order("AAA", 1)], bar_age_s={"AAA": 5.0}, limits=lim)
+    assert v.approved
+
+
+def test_reasons_just_over_a_limit_do_not_print_the_limit_twice():
+    # a breach by less than the printed precision shows the digits that tell it apart
+    prices = {**PRICES, "AAA": 100.0004}
+    (v,) = run([order("AAA", 1_000)], prices=prices)  # 100,000.4
+    assert v.reasons == ("order notional AAA 100,000.4 > max 100,000.0",)
+    (v,) = run([order("AAA", 10)], bar_age_s={"AAA": 5.04})
+    assert v.reasons == ("stale data for AAA: last bar 5.04 s old > max 5.00 s",)
+    # 50,000 AAA held + 100,000 CCC bought = gross 150,000 on equity 150,000 / 1.50004
+    (v,) = run([order("CCC", 1_000)], positions={"AAA": 500}, equity=150_000.0 / 1.50004,
+               limits=RiskLimits(max_net_exposure=2.0))
+    assert v.reasons == ("gross exposure 150.004% of equity > max 150.000%",)
+    for r in v.reasons:
+        value, limit = r.rsplit(" > max ", 1)
+        assert value.split()[-1] != limit.split()[0].rstrip("%s")
+
+
 def test_peak_below_equity_means_no_drawdown():
     (v,) = run([order("AAA", 10)], equity=100_000.0, peak_equity=50_000.0)
     assert v.approved

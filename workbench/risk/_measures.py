@@ -16,6 +16,7 @@ J. Alternative Investments 5(2) (Cornish-Fisher VaR).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -75,6 +76,26 @@ def _moments(r: np.ndarray) -> tuple[float, float]:
     return float(r.mean()), float(r.std(ddof=1))
 
 
+def _shape(r: np.ndarray) -> tuple[float, float]:
+    """Sample skewness and excess kurtosis (``bias=True``); ``(0, 0)`` for a constant sample.
+
+    scipy returns NaN (with a RuntimeWarning) when the values are equal up to rounding; such a
+    sample has no shape to correct for, and its standard deviation is 0 up to rounding, so the
+    Cornish-Fisher term ``sigma * (z_cf - z)`` vanishes either way.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        skew, kurt = float(stats.skew(r)), float(stats.kurtosis(r))
+    if not (math.isfinite(skew) and math.isfinite(kurt)):
+        return 0.0, 0.0
+    return skew, kurt
+
+
+def _loss(x: float) -> float:
+    """``-x`` as a float, with ``-0.0`` written as ``0.0`` (a flat sample has no loss)."""
+    return float(-x) + 0.0
+
+
 def _cf_quantile(z: np.ndarray | float, skew: float, kurt: float) -> np.ndarray | float:
     """Cornish-Fisher adjusted standard quantile (``kurt`` is excess kurtosis)."""
     return (
@@ -119,7 +140,7 @@ def var_historical(returns: np.ndarray | pd.Series, level: float = 0.95) -> floa
     """
     level = _check_level(level)
     r = _returns(returns)
-    return -_empirical_quantile(r, 1.0 - level)
+    return _loss(_empirical_quantile(r, 1.0 - level))
 
 
 def cvar_historical(returns: np.ndarray | pd.Series, level: float = 0.95) -> float:
@@ -158,13 +179,13 @@ def cvar_historical(returns: np.ndarray | pd.Series, level: float = 0.95) -> flo
     r = _returns(returns)
     m = r.size * (1.0 - level)
     if m <= 1.0 + 1e-9:  # at most one observation in the tail: the worst return
-        return float(-r.min())
+        return _loss(r.min())
     whole = math.floor(m + 1e-9)
     frac = m - whole if m - whole > 1e-9 else 0.0
     k = whole + (frac > 0.0)  # the k worst returns carry weight (k <= n since level > 0)
     worst = np.sort(np.partition(r, k - 1)[:k])
     total = float(worst[:whole].sum()) + (frac * float(worst[whole]) if frac else 0.0)
-    return float(-total / m)
+    return _loss(total / m)
 
 
 def var_parametric(
@@ -176,7 +197,8 @@ def var_parametric(
     (``ddof=1``) and ``z = Phi^{-1}(alpha)`` (Gaussian), or the Cornish-Fisher adjusted quantile
     ``z_cf = z + (z^2 - 1) S / 6 + (z^3 - 3 z) K / 24 - (2 z^3 - 5 z) S^2 / 36`` with ``S`` the
     sample skewness and ``K`` the sample excess kurtosis (moment estimators, ``scipy.stats.skew`` /
-    ``kurtosis`` with ``bias=True``).
+    ``kurtosis`` with ``bias=True``). A constant sample (scipy: no defined skewness) takes
+    ``S = K = 0``, so its VaR is ``-mu`` by either method.
 
     Parameters
     ----------
@@ -209,8 +231,8 @@ def var_parametric(
     mu, sd = _moments(r)
     z = float(stats.norm.ppf(1.0 - level))
     if method == "cornish_fisher":
-        z = float(_cf_quantile(z, float(stats.skew(r)), float(stats.kurtosis(r))))
-    return float(-(mu + sd * z))
+        z = float(_cf_quantile(z, *_shape(r)))
+    return _loss(mu + sd * z)
 
 
 def cvar_parametric(
@@ -253,13 +275,13 @@ def cvar_parametric(
     alpha = 1.0 - level
     z = float(stats.norm.ppf(alpha))
     if method == "gaussian":
-        return float(-(mu - sd * stats.norm.pdf(z) / alpha))
-    skew, kurt = float(stats.skew(r)), float(stats.kurtosis(r))
+        return _loss(mu - sd * stats.norm.pdf(z) / alpha)
+    skew, kurt = _shape(r)
     val, _ = integrate.quad(
         lambda x: _cf_quantile(x, skew, kurt) * stats.norm.pdf(x), -np.inf, z, epsabs=1e-13,
         epsrel=1e-11, limit=200,
     )
-    return float(-(mu + sd * val / alpha))
+    return _loss(mu + sd * val / alpha)
 
 
 def _simulate(

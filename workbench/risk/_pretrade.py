@@ -25,14 +25,33 @@ from workbench.live._types import Order
 __all__ = ["RiskLimits", "Verdict", "check_orders"]
 
 
-def _money(x: float) -> str:
+def _money(x: float, digits: int = 0) -> str:
     """``120000.4 -> '120,000'`` (currency amounts in reasons)."""
-    return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
 
 
-def _pct(x: float) -> str:
+def _pct(x: float, digits: int = 1) -> str:
     """``0.2314 -> '23.1%'`` (fractions of equity in reasons)."""
-    return f"{100.0 * x:.1f}%"
+    return f"{100.0 * x:.{digits}f}%"
+
+
+def _secs(x: float, digits: int = 1) -> str:
+    """``7.5 -> '7.5'`` (ages in seconds in reasons)."""
+    return f"{x:,.{digits}f}"
+
+
+def _breach(fmt, value: float, limit: float, digits: int) -> tuple[str, str]:
+    """``value`` and ``limit`` as ``fmt`` writes them, with the digits that tell them apart.
+
+    A reason says ``value > max limit``; ``100,000.4`` and ``100,000`` both round to
+    ``'100,000'``, which would read as a breach of a limit by an equal amount. Up to ten extra
+    digits are added until the two strings differ.
+    """
+    for d in range(digits, digits + 11):
+        a, b = fmt(value, d), fmt(limit, d)
+        if a != b:
+            break
+    return a, b
 
 
 @dataclass(frozen=True)
@@ -212,7 +231,9 @@ def check_orders(
     ``prices`` (the latest marks), not at ``Order.ref_price``, so that the order and the book use
     the same mark. Zero-quantity orders are approved when their price and bar age are valid.
     Comparisons allow a relative slack of 1e-12, so a value equal to its limit up to float rounding
-    passes and a drawdown equal to ``max_drawdown`` up to rounding trips the kill switch.
+    passes and a drawdown equal to ``max_drawdown`` up to rounding trips the kill switch. A
+    reason prints a breaching value with as many digits as it takes to differ from its limit
+    (``"order notional AAA 100,000.5 > max 100,000.0"``, not ``"100,000 > max 100,000"``).
 
     Parameters
     ----------
@@ -296,10 +317,8 @@ def check_orders(
             reasons.append(f"bar age for {sym} is negative ({age:,.1f} s): the bar is stamped "
                            "after the clock that measures its age; data freshness unknown")
         elif _over(age, limits.stale_after_s):
-            reasons.append(
-                f"stale data for {sym}: last bar {age:,.1f} s old > max "
-                f"{limits.stale_after_s:,.1f} s"
-            )
+            a, b = _breach(_secs, age, limits.stale_after_s, 1)
+            reasons.append(f"stale data for {sym}: last bar {a} s old > max {b} s")
 
         new_pos = pos + qty if math.isfinite(qty) else pos
         increases = abs(new_pos) > abs(pos)
@@ -311,20 +330,16 @@ def check_orders(
         if price is not None and math.isfinite(qty) and _valid_price(price):
             order_notional = abs(qty) * price
             if _over(order_notional, limits.max_order_notional):
-                reasons.append(
-                    f"order notional {sym} {_money(order_notional)} > max "
-                    f"{_money(limits.max_order_notional)}"
-                )
+                a, b = _breach(_money, order_notional, limits.max_order_notional, 0)
+                reasons.append(f"order notional {sym} {a} > max {b}")
             old_notional = pos * price
             new_notional = new_pos * price
             if (
                 _over(abs(new_notional), limits.max_position_notional)
                 and abs(new_notional) > abs(old_notional)
             ):
-                reasons.append(
-                    f"position notional {sym} {_money(abs(new_notional))} > max "
-                    f"{_money(limits.max_position_notional)}"
-                )
+                a, b = _breach(_money, abs(new_notional), limits.max_position_notional, 0)
+                reasons.append(f"position notional {sym} {a} > max {b}")
             if unpriced and increases:
                 reasons.append(f"cannot value the book: no valid price for {', '.join(unpriced)}")
             new_gross = gross - abs(old_notional) + abs(new_notional)
@@ -340,14 +355,11 @@ def check_orders(
             else:
                 g, n = new_gross / equity, abs(new_net) / equity
                 if _over(g, limits.max_gross_exposure) and gross_worse:
-                    reasons.append(
-                        f"gross exposure {_pct(g)} of equity > max "
-                        f"{_pct(limits.max_gross_exposure)}"
-                    )
+                    a, b = _breach(_pct, g, limits.max_gross_exposure, 1)
+                    reasons.append(f"gross exposure {a} of equity > max {b}")
                 if _over(n, limits.max_net_exposure) and net_worse:
-                    reasons.append(
-                        f"net exposure {_pct(n)} of equity > max {_pct(limits.max_net_exposure)}"
-                    )
+                    a, b = _breach(_pct, n, limits.max_net_exposure, 1)
+                    reasons.append(f"net exposure {a} of equity > max {b}")
 
         if reasons:
             verdicts.append(Verdict(order, False, tuple(reasons)))
