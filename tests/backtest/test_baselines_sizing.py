@@ -128,3 +128,12 @@ def test_dataframes_with_different_labels_are_refused():
         portfolio_weights(x, sigma.set_axis(idx + pd.Timedelta(days=1)))
     # arrays carry no labels: read in the given order
     assert vol_target_weights(x, sigma[["B", "A"]].to_numpy())["A"].iloc[0] == pytest.approx(0.3)
+
+
+def test_gross_cap_of_a_subnormal_row_is_silent():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # max_gross / 5e-324 overflowed in a branch not taken
+        w = portfolio_weights(np.array([[5e-324, 0.0]]), np.array([[0.15, 0.2]]), max_gross=2.0)
+    assert w[0, 1] == 0.0 and 0.0 <= w[0, 0] < 1e-300

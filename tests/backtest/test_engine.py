@@ -186,3 +186,36 @@ def test_run_backtest_nan_weight_with_bar_means_flat():
     a, b = run_backtest(close, w_nan), run_backtest(close, w_zero)
     np.testing.assert_allclose(a.returns.to_numpy(), b.returns.to_numpy(), rtol=1e-12)
     assert a.portfolio.asset_value(group_by=False).iloc[-1, 0] == 0.0
+
+
+def test_a_position_held_through_a_gap_that_overfills_the_book_warns():
+    idx = pd.date_range("2020-01-01", periods=8, freq="D", tz="UTC")
+    close = pd.DataFrame({"A": [100, 101, 102, 103, 104, 105, 106, 107.0],
+                          "B": [50, 51, 52, np.nan, 53, 54, 55, 56.0]}, index=idx)
+    sigma = np.where(close.notna(), 0.15, np.nan)
+    # on B's gap A gets the whole budget while B is still held: a book of about 1.5
+    w = portfolio_weights(np.ones((8, 2)), sigma, max_gross=1.0)
+    with pytest.warns(RuntimeWarning, match=r"2020-01-04.*gap in B .* net weight is about 1.5"):
+        res = run_backtest(close, w)
+    held = res.portfolio.asset_value(group_by=False).to_numpy() / res.equity.to_numpy()[:, None]
+    assert held[3, 0] < 0.51  # vectorbt could not buy A up to 1.0
+    # half weights leave room for the held position: no warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_backtest(close, w * 0.5)
+        run_backtest(close.dropna(), np.full((7, 2), 0.5))  # no gap: no warning
+
+
+def test_turnover_is_annualised_with_periods_per_year():
+    close, sigma, x = _panel(T=60, N=2, seed=2)
+    close.iloc[:, 1] = close.iloc[:, 1].fillna(50.0)
+    w = pd.DataFrame(np.where(np.arange(60)[:, None] % 2, 0.4, -0.4) * [1, 1],
+                     index=close.index, columns=close.columns)
+    daily = run_backtest(close, w)
+    hourly = run_backtest(close, w, freq="1h", periods_per_year=252 * 24)
+    assert daily.turnover == pytest.approx(0.8 * 2 * 252)
+    assert hourly.turnover == pytest.approx(daily.turnover * 24)
+    with pytest.raises(ValueError, match="periods_per_year"):
+        run_backtest(close, w, periods_per_year=0)

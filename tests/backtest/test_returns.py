@@ -11,6 +11,16 @@ def test_next_returns_alignment():
     np.testing.assert_allclose(next_returns(close)[:, 0], [0.1, -0.1, NAN])
 
 
+def test_next_returns_run_to_the_assets_next_bar_across_a_gap():
+    # a position decided at row 0 is held through the gap (no bar, no trade) and earns 110/100
+    close = np.array([[100.0, 10.0], [NAN, 11.0], [110.0, NAN], [99.0, NAN], [NAN, 12.0]])
+    np.testing.assert_allclose(next_returns(close), [[0.1, 0.1], [NAN, 12 / 11 - 1],
+                                                     [-0.1, NAN], [NAN, NAN], [NAN, NAN]])
+    # no return is lost: compounding the next returns over the bars gives the total move
+    r = next_returns(close)[:, 0]
+    assert np.nanprod(1 + r) == pytest.approx(99.0 / 100.0)
+
+
 def test_strategy_returns_three_step_hand_example_with_costs():
     # one asset, target 0.15, c = 10 bps
     x = np.array([1.0, 1.0, -1.0])

@@ -40,6 +40,12 @@ class StrategyReturns(NamedTuple):
 def next_returns(close: np.ndarray | pd.DataFrame) -> np.ndarray:
     """Next-period simple returns ``r_{t+1} = p_{t+1} / p_t - 1`` stored at row ``t``.
 
+    ``t+1`` is the asset's next bar: across a gap in its history (NaN rows between two bars) the
+    return runs to the next bar it has, ``p_{t'} / p_t - 1`` with ``t'`` the first row after
+    ``t`` with a price. A position decided at ``t`` is held through the gap (no bar, no trade),
+    so that is the return it earns; :func:`workbench.backtest.run_backtest` realises the same
+    return and ``workbench.models.MomentumDataset.next_returns`` holds the same value.
+
     Parameters
     ----------
     close : array_like or pandas.DataFrame, shape (T, N)
@@ -48,7 +54,8 @@ def next_returns(close: np.ndarray | pd.DataFrame) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (T, N)
-        Simple returns; NaN in the last row and wherever ``p_t`` or ``p_{t+1}`` is missing.
+        Simple returns; NaN where ``p_t`` is missing and at each asset's last bar (no later
+        price).
 
     Raises
     ------
@@ -57,8 +64,11 @@ def next_returns(close: np.ndarray | pd.DataFrame) -> np.ndarray:
     """
     c, _ = as_2d(close, "close")
     out = np.full_like(c, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out[:-1] = c[1:] / c[:-1] - 1.0
+    for j in range(c.shape[1]):  # N is small; the work per asset is vectorised
+        rows = np.flatnonzero(np.isfinite(c[:, j]))
+        if rows.size > 1:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[rows[:-1], j] = c[rows[1:], j] / c[rows[:-1], j] - 1.0
     return out
 
 

@@ -117,6 +117,8 @@ def portfolio_weights(
     w = np.where(n > 0, w / np.maximum(n, 1), 0.0)
     if max_gross is not None:
         gross = np.abs(w).sum(axis=1, keepdims=True)
-        scale = np.where(gross > max_gross, max_gross / np.where(gross > 0, gross, 1.0), 1.0)
+        over = gross > max_gross
+        scale = np.ones_like(gross)  # (dividing only the rows over the cap: a subnormal gross
+        scale[over] = max_gross / gross[over]  # elsewhere would overflow to a warning)
         w = w * scale
     return wrap(w, frame)
