@@ -50,6 +50,59 @@ def test_core_never_imports_ui_packages(pkg):
     assert not offenders
 
 
+#: What each subpackage of ``workbench`` may import (DESIGN section 1, closed under its
+#: arrows ``live -> {risk, models, features, data}``, ``backtest -> {risk, features, data}``,
+#: ``tuning -> {models, backtest}``, ``models -> features -> data``; risk and data sit at the
+#: bottom). ``live -> backtest`` is the one addition: the live engine can run the MACD
+#: baseline as its model (backtest imports nothing above it, so no cycle). The private
+#: top-level modules (``_checks``, ``_lazy``, ``_storage``) are shared leaves.
+_MAY_IMPORT = {
+    "data": set(),
+    "risk": {"data"},
+    "features": {"data"},
+    "models": {"features", "data"},
+    "backtest": {"risk", "features", "data"},
+    "tuning": {"models", "backtest", "risk", "features", "data"},
+    "live": {"risk", "models", "features", "data", "backtest"},
+}
+_LEAVES = {"_checks", "_lazy", "_storage"}
+
+
+def _workbench_imports(path: Path) -> set[str]:
+    """The top-level ``workbench`` modules/packages a file imports (absolute or relative)."""
+    import ast
+
+    parts = path.relative_to(ROOT / "workbench").parts
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            base = ["workbench", *parts[:len(parts) - node.level]]
+            names = [".".join(base + ([node.module] if node.module else [a.name]))
+                     for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        out.update(n.split(".")[1] for n in names if n.startswith("workbench."))
+    return out
+
+
+def test_no_package_imports_upward():
+    bad = []
+    for path in sorted((ROOT / "workbench").rglob("*.py")):
+        parts = path.relative_to(ROOT / "workbench").parts
+        here = parts[0] if len(parts) > 1 else path.stem
+        if here not in _MAY_IMPORT and here not in _LEAVES:
+            continue  # cli, reporting: the top, may import anything
+        allowed = {here} if here in _LEAVES else _LEAVES | {here} | _MAY_IMPORT[here]
+        wrong = _workbench_imports(path) - allowed
+        if wrong:
+            bad.append(f"{path.relative_to(ROOT)} imports {sorted(wrong)}")
+    assert not bad, "imports against DESIGN's dependency direction:\n" + "\n".join(bad)
+
+
 def test_notebooks_match_their_sources():
     sys.path.insert(0, str(ROOT / "tools"))
     import nbformat

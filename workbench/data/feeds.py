@@ -3,9 +3,9 @@
 The feed interface
 ------------------
 A feed is an iterator of **batches**: ``for batch in feed:`` yields ``list[Bar | Malformed]``
-(records from :mod:`workbench.live._types`), one batch per bar timestamp. Bars are passed on as
+(records from :mod:`workbench.data._records`), one batch per bar timestamp. Bars are passed on as
 received: a feed never cleans, fills or drops a bad bar (the engine's validator does that);
-a message that cannot be read as a bar at all becomes a :class:`~workbench.live._types.Malformed`
+a message that cannot be read as a bar at all becomes a :class:`~workbench.data._records.Malformed`
 with a reason.
 
 Control methods are thread-safe, so a UI thread can steer a feed that an engine thread iterates:
@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from workbench._checks import is_real
-from workbench.live._types import Bar, Malformed
+from workbench.data._records import Bar, Malformed
 
 from ._bars import Bars
 

@@ -54,6 +54,7 @@ def demo_ensemble(path: str | Path | None = None, *, train_end: str = "2008-12-3
     ValueError
         If ``epochs`` is not an integer >= 1 or ``train_end`` is not a string.
     """
+    from workbench._storage import data_dir
     from workbench.data import load_universe
     from workbench.models import (
         CNNModel,
@@ -66,7 +67,6 @@ def demo_ensemble(path: str | Path | None = None, *, train_end: str = "2008-12-3
         save_model,
     )
     from workbench.models._sequence import _is_int, check_param
-    from workbench.tuning._storage import data_dir
 
     check_param("epochs", epochs, _is_int(epochs, 1), "an integer >= 1")
     if not isinstance(train_end, str):

@@ -31,8 +31,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from workbench._checks import is_real
+from workbench._storage import data_dir, mask_url
+from workbench._storage import default_pg_driver as _default_pg_driver
 from workbench.live._types import Fill, Order
-from workbench.tuning._storage import _default_pg_driver, data_dir, mask_url
 
 _LOG = logging.getLogger("workbench.live.ledger")
 

@@ -16,11 +16,14 @@ from ._measures import (
     var_monte_carlo,
     var_parametric,
 )
+from ._orders import Fill, Order
 from ._pretrade import RiskLimits, Verdict, check_orders
 from ._state import LatencyTracker, RiskMonitor, RiskState
 
 __all__ = [
+    "Fill",
     "LatencyTracker",
+    "Order",
     "RiskLimits",
     "RiskMonitor",
     "RiskState",

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from workbench._checks import is_real
-from workbench.live._types import Order
+from workbench.risk._orders import Order
 
 __all__ = ["RiskLimits", "Verdict", "check_orders"]
 
@@ -140,7 +140,7 @@ class Verdict:
 
     Attributes
     ----------
-    order : workbench.live._types.Order
+    order : workbench.risk.Order
         The order checked (unchanged).
     approved : bool
         True when every check passed.
@@ -237,7 +237,7 @@ def check_orders(
 
     Parameters
     ----------
-    orders : iterable of workbench.live._types.Order
+    orders : iterable of workbench.risk.Order
         Orders to check, in the sequence the broker would receive them.
     positions : Mapping[str, float]
         Current positions, signed shares per symbol (missing symbols are flat).

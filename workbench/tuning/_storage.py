@@ -7,9 +7,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["data_dir", "default_storage_url", "resolve_storage", "mask_url", "StorageError"]
+from workbench._storage import data_dir, mask_url
+from workbench._storage import default_pg_driver as _default_pg_driver
 
-_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["data_dir", "default_storage_url", "resolve_storage", "mask_url", "StorageError"]
 
 #: Seconds between heartbeats of a running trial (RDB storages).
 HEARTBEAT_INTERVAL = 10
@@ -23,23 +24,6 @@ class StorageError(ValueError):
     """A storage URL that cannot be used (unknown scheme, unreachable server, bad path)."""
 
 
-def data_dir() -> Path:
-    """The project's data directory (created on first use).
-
-    ``$WORKBENCH_DATA_DIR`` if set; else ``<repo>/.workbench`` in a source checkout
-    (the folder holding ``pyproject.toml``); else ``~/.workbench``.
-    """
-    env = os.environ.get("WORKBENCH_DATA_DIR")
-    if env:
-        path = Path(env)
-    elif (_ROOT / "pyproject.toml").exists():
-        path = _ROOT / ".workbench"
-    else:
-        path = Path.home() / ".workbench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def default_storage_url(create: bool = True) -> str:
     """SQLite file ``<data_dir>/tuning/studies.db`` as an SQLAlchemy URL.
 
@@ -51,16 +35,6 @@ def default_storage_url(create: bool = True) -> str:
     return f"sqlite:///{folder / 'studies.db'}"
 
 
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe to log and show)."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy URL (journal paths): nothing to hide
-        return str(url)
-
-
 def _journal_path(storage: str) -> Path | None:
     if storage.startswith("journal:"):
         rest = storage[len("journal:"):]
@@ -68,15 +42,6 @@ def _journal_path(storage: str) -> Path | None:
     if "://" not in storage and Path(storage).suffix in (".log", ".journal", ".jsonl"):
         return Path(storage)
     return None
-
-
-def _default_pg_driver(url: str) -> str:
-    """Name the installed driver: SQLAlchemy 2.1 means psycopg 3 by a bare postgresql://."""
-    import importlib.util
-
-    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
-        return "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return url
 
 
 def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
