@@ -34,7 +34,8 @@ def check_fit_attributes(model, dataset, max_records):
     assert np.all(pos[:20, 1] == 0.0)
     assert np.all(pos[20:, 1] != 0.0)
     # The validation Sharpe kept is the one of the model's own predictions.
-    np.testing.assert_allclose(score_positions(pos, dataset, VALID), model.best_valid_sharpe_,
+    np.testing.assert_allclose(score_positions(pos, dataset, VALID, within=True),
+                               model.best_valid_sharpe_,
                                rtol=1e-6)
     # rows= computes only those rows, identically.
     part = model.predict(dataset.features, rows=slice(450, 520))
@@ -117,6 +118,13 @@ def check_params_api(make, own_first):
         assert "no_such_param" in str(exc)
     else:
         raise AssertionError("set_params accepted an unknown name")
+    # scikit-learn's clone: same hyperparameters, a new unfitted object
+    from sklearn.base import clone
+
+    assert m.get_params(deep=False) == m.get_params()
+    c = clone(m)
+    assert type(c) is type(m) and c is not m and c.get_params() == m.get_params()
+    assert not [k for k in vars(c) if k.endswith("_") and not k.startswith("_")]
 
 
 def check_forward_last(network, n_features, lengths=(1, 2, 5, 21, 64)):
@@ -140,3 +148,54 @@ def check_predict_sequences_is_last_step(model, dataset):
     with torch.inference_mode():
         want = model.network_.eval()(torch.as_tensor(np.nan_to_num(x), dtype=torch.float32))
     np.testing.assert_allclose(got, want[:, -1].numpy(), atol=1e-6, rtol=0)
+
+
+def check_validation_ignores_returns_after_block(make, dataset):
+    """Early stopping never reads a return realised at or after ``VALID.stop``.
+
+    The last validation row's target ``r_{t+1}`` is the first return of the next block
+    (the test block when the splits have no embargo): changing every return realised
+    from that bar on must leave the validation scores, and so the fit, unchanged.
+    """
+    m1 = make().fit(dataset, TRAIN, VALID)
+    later = dataset.next_returns.copy()
+    later[VALID.stop - 1 :] = 0.5 * np.sign(later[VALID.stop - 1 :] + 1e-12)
+    ds2 = type(dataset)(**{**dataset.__dict__, "next_returns": later})
+    m2 = make().fit(ds2, TRAIN, VALID)
+    assert [h["valid_sharpe"] for h in m2.history_] == [h["valid_sharpe"] for h in m1.history_]
+    assert m2.best_epoch_ == m1.best_epoch_
+    np.testing.assert_array_equal(m1.predict(dataset.features), m2.predict(dataset.features))
+
+
+def gapped_dataset():
+    """``synthetic_dataset`` with asset 0 missing bars 297..305 (a trading halt)."""
+    ds = synthetic_dataset()
+    close, feats, nxt = ds.close.copy(), ds.features.copy(), ds.next_returns.copy()
+    close[297:306, 0] = np.nan
+    feats[297:306, 0] = np.nan
+    nxt[297:306, 0] = np.nan
+    nxt[296, 0] = close[306, 0] / close[296, 0] - 1.0  # realised at the next bar, row 306
+    return type(ds)(**{**ds.__dict__, "close": close, "features": feats, "next_returns": nxt})
+
+
+def check_no_target_after_train_window_with_gap(make):
+    """A target realised after the window across a gap (next bar past ``stop``) is unused."""
+    ds = gapped_dataset()
+    m1 = make().fit(ds, slice(0, 300))
+    changed = ds.next_returns.copy()
+    changed[296, 0] = 0.5  # realised at row 306, after the training window [0, 300)
+    ds2 = type(ds)(**{**ds.__dict__, "next_returns": changed})
+    m2 = make().fit(ds2, slice(0, 300))
+    np.testing.assert_array_equal(m1.predict(ds.features), m2.predict(ds.features))
+
+
+def check_empty_valid_means_no_validation(make, dataset):
+    """``slice(s, s)`` (``walk_forward_splits(valid_fraction=0)``) trains like ``None``."""
+    import pytest
+
+    a = make().fit(dataset, TRAIN)
+    b = make().fit(dataset, TRAIN, slice(400, 400))
+    assert len(b.history_) == len(a.history_) and b.best_epoch_ == a.best_epoch_
+    np.testing.assert_array_equal(a.predict(dataset.features), b.predict(dataset.features))
+    with pytest.raises(ValueError, match=r"valid=slice\(700, 800, None\) selects no row"):
+        make().fit(dataset, TRAIN, slice(700, 800))

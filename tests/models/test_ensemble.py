@@ -104,7 +104,7 @@ def test_confidence_weights_follow_validation_sharpe(dataset):
     # Confidences are each member's own validation Sharpe.
     m = ens.members["noise"]
     assert c["noise"] == pytest.approx(score_positions(m.predict(dataset.features), dataset,
-                                                       slice(400, 500)))
+                                                       slice(400, 500), within=True))
 
 
 def test_confidence_falls_back_to_equal_when_no_member_is_positive(dataset):
@@ -145,7 +145,7 @@ def test_stacking_beats_equal_on_good_plus_noise():
     assert st.weights_["good"] > 0.7
     # best_valid_sharpe_ is the Sharpe of the combined positions on the valid rows.
     assert st.best_valid_sharpe_ == pytest.approx(
-        score_positions(st.predict(ds.features), ds, va))
+        score_positions(st.predict(ds.features), ds, va, within=True))
     # Heavy shrinkage keeps the weights near equal; the objective never loses to equal.
     shrunk = Ensemble(members, "stacking", shrinkage=1e4).fit(ds, va)
     assert abs(shrunk.weights_["good"] - 0.5) < 0.01
@@ -162,7 +162,7 @@ def test_stacking_objective_is_the_sharpe_loss_of_the_combination(dataset, cost_
     pos = np.stack([m.predict(dataset.features) for m in members.values()])
     pos[1, 450:] = 0.3  # a member with turnover unlike the others
     f = _combined_sharpe_loss(pos, dataset, valid, target_vol=0.15, cost_bps=cost_bps)
-    ok = dataset.valid_mask()[valid]
+    ok = dataset.valid_mask(before=valid.stop)[valid]
     rng = np.random.default_rng(2)
     for _ in range(3):
         w = rng.dirichlet(np.ones(4))
@@ -173,7 +173,8 @@ def test_stacking_objective_is_the_sharpe_loss_of_the_combination(dataset, cost_
             torch.as_tensor(ok.T), target_vol=0.15, cost_bps=cost_bps)
         assert float(f(torch.as_tensor(w))) == pytest.approx(float(ref), rel=1e-10)
         assert float(ref) == pytest.approx(-score_positions(
-            np.tensordot(w, pos, axes=1), dataset, valid, cost_bps=cost_bps), rel=1e-8)
+            np.tensordot(w, pos, axes=1), dataset, valid, cost_bps=cost_bps, within=True),
+            rel=1e-8)
 
 
 def test_stacking_with_cost_runs_and_is_convex(dataset):
@@ -418,3 +419,40 @@ def test_walk_forward_with_zoo_members(dataset):
     expected = (w["linear"] * ens.members["linear"].predict_sequences(x)
                 + w["trees"] * ens.members["trees"].predict_sequences(x[:, -1:]))
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["equal", "confidence", "stacking"])
+@pytest.mark.parametrize("cost_bps", [0.0, 10.0])
+def test_weights_ignore_returns_realised_after_the_validation_block(dataset, method, cost_bps):
+    """The last validation row's r_{t+1} is the next (test) block's first return."""
+    members = _members(dataset)
+    valid = slice(400, 500)
+    base = Ensemble(members, method, cost_bps=cost_bps).fit(dataset, valid)
+    later = dataset.next_returns.copy()
+    later[499:] = 0.5 * np.sign(later[499:] + 1e-12)  # realised at rows >= 500
+    moved = Ensemble(members, method, cost_bps=cost_bps).fit(
+        _replace(dataset, next_returns=later), valid)
+    assert moved.weights_ == base.weights_
+    assert moved.confidences_ == base.confidences_
+    assert moved.best_valid_sharpe_ == base.best_valid_sharpe_
+
+
+class NaNMember(SignalMember):
+    """Emits NaN positions on rows 450..459 (a broken member)."""
+
+    def predict(self, features, rows=None):
+        out = super().predict(features, rows)
+        out[450:460] = np.nan
+        return out
+
+
+@pytest.mark.parametrize("method", ["equal", "confidence", "stacking"])
+def test_member_with_nan_positions_on_validation_rows_is_named(dataset, method):
+    """Not scored on a silent subset (confidence) nor a silent fall-back to equal (stacking)."""
+    members = _members(dataset)
+    members["broken"] = NaNMember(0, 1.0).fit(dataset, slice(0, 400), slice(400, 500))
+    with pytest.raises(ValueError, match=r"member 'broken' returned 30 non-finite positions "
+                                         r"on the validation rows 400:500 \(first at row 450"):
+        Ensemble(members, method).fit(dataset, slice(400, 500))
+    # outside the validation rows NaN is not read
+    Ensemble(members, method).fit(dataset, slice(300, 450))

@@ -90,3 +90,28 @@ def test_torch_captured_returns_match_numpy_backtest_formula():
     got = captured_returns(torch.tensor(x.T), torch.tensor(r.T), torch.tensor(s.T),
                            cost_bps=7.0).numpy().T
     np.testing.assert_allclose(got, per_asset, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sharpe", "mse", "binary"])
+def test_masked_out_nan_returns_and_vol_keep_gradients_finite(name):
+    """Masked pairs (no bar, warm-up) may hold NaN: value and gradient as if absent."""
+    from workbench.models import LOSSES
+
+    rng = np.random.default_rng(7)
+    x = np.tanh(rng.normal(size=(3, 25)))
+    r = rng.normal(0.0, 0.01, size=(3, 25))
+    s = rng.uniform(0.1, 0.3, size=(3, 25))
+    m = rng.random((3, 25)) > 0.3
+    r_nan, s_nan = r.copy(), s.copy()
+    r_nan[~m], s_nan[~m] = np.nan, np.nan
+    loss = LOSSES[name]
+    grads, values = [], []
+    for rr, ss in ((r, s), (r_nan, s_nan)):
+        xt = torch.tensor(x, requires_grad=True)
+        v = loss(xt, torch.tensor(rr), torch.tensor(ss), torch.tensor(m), cost_bps=10.0)
+        v.backward()
+        values.append(v.item())
+        grads.append(xt.grad.numpy())
+    assert np.isfinite(grads[1]).all()
+    assert values[1] == pytest.approx(values[0], rel=1e-12)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-10, atol=1e-14)

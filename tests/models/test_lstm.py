@@ -152,3 +152,9 @@ def test_predictions_never_use_dropout(dataset):
     b = m.predict(dataset.features)
     np.testing.assert_array_equal(a, b)
     assert m.network_.training  # and the mode is restored
+
+
+def test_params_api_and_sklearn_clone():
+    from . import contract
+
+    contract.check_params_api(_model, ("hidden_size", "num_layers"))

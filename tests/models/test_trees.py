@@ -88,7 +88,7 @@ def test_early_stopping_keeps_the_best_trees():
     assert epochs[-1] - m.best_epoch_ >= 20
     assert m.booster_.num_trees() == m.best_epoch_
     pos = m.predict(ds.features)
-    np.testing.assert_allclose(score_positions(pos, ds, slice(1000, 1200)),
+    np.testing.assert_allclose(score_positions(pos, ds, slice(1000, 1200), within=True),
                                m.best_valid_sharpe_, rtol=1e-9)
 
 
@@ -150,3 +150,26 @@ def test_errors(dataset):
         m.predict(dataset.features[:, :, :3])
     with pytest.raises(ValueError, match=r"x must have shape \(B, L, 4\)"):
         m.predict_sequences(np.zeros((2, 4)))
+
+
+def test_validation_score_ignores_returns_after_the_block():
+    contract.check_validation_ignores_returns_after_block(_model, synthetic_dataset())
+
+
+def test_no_target_after_train_window_across_a_gap():
+    contract.check_no_target_after_train_window_with_gap(_model)
+
+
+def test_open_and_negative_row_bounds_read_as_slicing(dataset):
+    """``fit`` reads ``train``/``valid`` as ``x[rows]`` does, like the torch members."""
+    a = _model(n_estimators=20).fit(dataset, slice(0, 400), slice(400, 500))
+    b = _model(n_estimators=20).fit(dataset, slice(None, -200), slice(-200, -100))
+    assert b.training_window_ == a.training_window_ == (0, 400, 400, 500)
+    np.testing.assert_array_equal(a.predict(dataset.features), b.predict(dataset.features))
+    with pytest.raises(ValueError, match="train must be a slice"):
+        _model().fit(dataset, slice(0, 400, 2))
+
+
+def test_empty_valid_means_no_validation():
+    contract.check_empty_valid_means_no_validation(
+        lambda: _model(n_estimators=40, patience=10), synthetic_dataset())

@@ -157,3 +157,18 @@ def test_predict_before_fit_and_wrong_shape(dataset):
         m.predict(dataset.features[:, :, :3])
     with pytest.raises(ValueError, match=r"shape \(B, L, 4\)"):
         m.predict_sequences(np.zeros((2, 5, 3)))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_validation_score_ignores_returns_after_the_block(cls):
+    contract.check_validation_ignores_returns_after_block(_maker(cls, epochs=2),
+                                                          synthetic_dataset())
+
+
+def test_no_target_after_train_window_across_a_gap():
+    contract.check_no_target_after_train_window_with_gap(_maker(LinearModel, epochs=2))
+
+
+def test_empty_valid_means_no_validation():
+    contract.check_empty_valid_means_no_validation(_maker(LinearModel, epochs=4, patience=1),
+                                                   synthetic_dataset())

@@ -89,14 +89,38 @@ class MomentumDataset:
         """``(T, N, F)``."""
         return self.features.shape  # type: ignore[return-value]
 
-    def valid_mask(self) -> np.ndarray:
+    def valid_mask(self, before: int | None = None) -> np.ndarray:
         """Pairs usable as training targets, shape (T, N).
 
         True where all features, ``sigma > 0`` and the next return are finite.
+
+        Parameters
+        ----------
+        before : int, optional
+            Also require the target ``r_{t+1}`` to be realised at a bar before row
+            ``before`` (the asset's next bar after t, as :func:`next_period` reads it from
+            ``close``), so a fit or a validation score on rows ``[start, before)`` never
+            reads a return realised at or after ``before``. Negative values count from
+            the end, as in slicing.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (T, N)
         """
         ok = np.isfinite(self.features).all(axis=-1)
         ok &= np.isfinite(self.sigma) & (self.sigma > 0)
         ok &= np.isfinite(self.next_returns)
+        if before is not None:
+            T = ok.shape[0]
+            stop = slice(None, int(before)).indices(T)[1]
+            present = np.isfinite(np.asarray(self.close, dtype=np.float64))[:stop]
+            # the last bar of each asset before ``stop``: its target (and that of any
+            # later row) is realised at or after ``stop``
+            last = np.full(ok.shape[1], -1)
+            if stop > 0:
+                last = np.where(present.any(axis=0),
+                                stop - 1 - np.argmax(present[::-1], axis=0), -1)
+            ok &= np.arange(T)[:, None] < last[None, :]
         return ok
 
     def input_mask(self) -> np.ndarray:

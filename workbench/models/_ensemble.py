@@ -91,7 +91,7 @@ def _combined_sharpe_loss(pos: np.ndarray, dataset, valid: slice, *, target_vol:
     ValueError
         If the rows hold fewer than two valid pairs.
     """
-    ok = dataset.valid_mask()[valid]
+    ok = dataset.valid_mask(before=valid.stop)[valid]
     if int(ok.sum()) < 2:
         raise ValueError(f"valid rows {valid.start}:{valid.stop} hold fewer than 2 valid "
                          "(asset, time) pairs; the stacking meta-learner cannot be fitted")
@@ -169,7 +169,8 @@ class Ensemble:
     "confidence"
         ``w_m`` proportional to ``max(S_m, 0)``, ``S_m`` member m's annualised Sharpe
         ratio on the validation rows (:func:`~workbench.models.score_positions` of its
-        positions, vol-scaled to ``target_vol`` and net of ``cost_bps``; NaN counts as
+        positions with ``within=True``, vol-scaled to ``target_vol`` and net of
+        ``cost_bps``; NaN counts as
         0). When every ``S_m <= 0`` (or NaN) the weights fall back to equal weights.
     "stacking"
         A meta-learner (stacked generalisation, Wolpert 1992, "Stacked
@@ -282,8 +283,9 @@ class Ensemble:
             Features (T, N, F) in the members' feature order, next returns and
             ex-ante vol (T, N).
         valid : slice
-            Validation rows ``[start, stop)``; only these rows' positions and next
-            returns are read (members read earlier rows as context).
+            Validation rows ``[start, stop)``; only these rows' positions and the next
+            returns realised inside the block are read (not the last row's, realised at
+            the next block's first bar; members read earlier rows as context).
 
         Returns
         -------
@@ -295,7 +297,8 @@ class Ensemble:
         ValueError
             On a bad hyperparameter, an unfitted member (named), members disagreeing on
             features, a dataset whose feature names differ from the members', an empty
-            or out-of-range ``valid``, or (stacking) fewer than two valid pairs.
+            or out-of-range ``valid``, a member returning non-finite positions on the
+            validation rows (named), or (stacking) fewer than two valid pairs.
         """
         self._validate_params()
         valid = self._check_dataset(dataset, valid)
@@ -320,9 +323,20 @@ class Ensemble:
         """Set the fitted attributes from member positions (T, N) scored on ``valid``."""
         names = self.names
         M = len(names)
+        for n in names:
+            bad = ~np.isfinite(positions[n][valid])
+            if bad.any():
+                t, j = (int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(
+                    f"member {n!r} returned {int(bad.sum())} non-finite positions on the "
+                    f"validation rows {valid.start}:{valid.stop} (first at row "
+                    f"{valid.start + t}, asset {j}); members must emit finite positions "
+                    "(flat 0 where they cannot predict)")
         tv, cost = float(self.target_vol), float(self.cost_bps)
+        # within=True: only returns realised inside the validation block are read (the
+        # last row's r_{t+1} is the next block's, with no embargo the test block's)
         conf = {n: float(score_positions(positions[n], dataset, valid, target_vol=tv,
-                                         cost_bps=cost)) for n in names}
+                                         cost_bps=cost, within=True)) for n in names}
         if self.method == "equal":
             w = np.full(M, 1.0 / M)
         elif self.method == "confidence":
@@ -337,7 +351,8 @@ class Ensemble:
         self._w_cache = {}
         combined = np.tensordot(w, np.stack([positions[n] for n in names]), axes=1)
         self.best_valid_sharpe_ = float(score_positions(combined, dataset, valid,
-                                                        target_vol=tv, cost_bps=cost))
+                                                        target_vol=tv, cost_bps=cost,
+                                                        within=True))
         return self
 
     def _stack(self, pos: np.ndarray, dataset, valid: slice) -> np.ndarray:

@@ -43,13 +43,20 @@ def captured_returns(
     cost_bps : float, default 0.0
         Cost per unit of vol-scaled turnover, in basis points.
     mask : torch.Tensor of bool, shape (B, L), optional
-        Valid pairs; invalid positions are treated as flat for the turnover term.
+        Valid pairs; invalid positions are treated as flat for the turnover term. Their
+        returns and vol are never read, so they may be NaN or inf (values and gradients
+        stay finite).
 
     Returns
     -------
     torch.Tensor, shape (B, L)
         Captured returns (simple, per period).
     """
+    if mask is not None:
+        # Masked-out pairs may hold NaN/inf returns or vol (no bar, warm-up): replace them
+        # before any arithmetic, or 0 * NaN would poison the gradient of the positions.
+        sigma = torch.where(mask, sigma, torch.ones_like(sigma))
+        next_returns = torch.where(mask, next_returns, torch.zeros_like(next_returns))
     scaled = positions * (target_vol / sigma)
     if mask is not None:
         scaled = torch.where(mask, scaled, torch.zeros_like(scaled))
@@ -138,7 +145,7 @@ def mse_loss(
     positions, next_returns, sigma : torch.Tensor, shape (B, L)
         Positions, next simple returns and annualised ex-ante vol.
     mask : torch.Tensor of bool, shape (B, L), optional
-        Pairs that count.
+        Pairs that count; the others' returns and vol may be NaN or inf.
     target_vol, cost_bps : float
         Accepted for a uniform signature; unused.
     periods_per_year : int, default 252
@@ -149,6 +156,9 @@ def mse_loss(
     torch.Tensor, shape ()
         The loss.
     """
+    if mask is not None:  # masked-out pairs may hold NaN/inf; keep them out of the graph
+        sigma = torch.where(mask, sigma, torch.ones_like(sigma))
+        next_returns = torch.where(mask, next_returns, torch.zeros_like(next_returns))
     target = next_returns / (sigma / math.sqrt(periods_per_year))
     err = (positions - target) ** 2
     return err[mask].mean() if mask is not None else err.mean()

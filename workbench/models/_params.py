@@ -15,8 +15,21 @@ class EstimatorParams:
     name (the scikit-learn estimator convention).
     """
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a dict (constructor arguments)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters as a dict (constructor arguments).
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn compatibility (``sklearn.base.clone`` passes
+            ``deep=False``); no hyperparameter is itself an estimator, so it changes
+            nothing.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` in the constructor's order.
+        """
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {k: getattr(self, k) for k in names}
 

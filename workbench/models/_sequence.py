@@ -30,7 +30,7 @@ from workbench.models._losses import LOSSES, captured_returns
 from workbench.models._params import EstimatorParams
 
 __all__ = ["SequenceModel", "resolve_device", "pairwise_sharpe", "last_step", "check_param",
-           "score_positions"]
+           "score_positions", "valid_rows"]
 
 #: ``callback(model, record) -> bool | None``; a truthy return stops training.
 EpochCallback = Callable[[Any, dict], Any]
@@ -128,6 +128,31 @@ def row_bounds(rows: Any, T: int, name: str = "rows") -> tuple[int, int]:
         raise ValueError(f"{name} must be a slice of rows with step 1, got {rows!r}")
     start, stop, _ = rows.indices(T)
     return start, max(start, stop)
+
+
+def valid_rows(valid: Any, T: int) -> slice | None:
+    """The validation rows of a ``fit`` call as a slice, or None for no validation.
+
+    An empty slice as written (``slice(s, s)``, what
+    :func:`workbench.backtest.walk_forward_splits` gives for ``valid_fraction=0``) means
+    no validation, as ``valid=None`` does. A non-empty slice that selects no row of the
+    ``T`` rows is a mistake and raises.
+
+    Raises
+    ------
+    ValueError
+        If ``valid`` is not a slice with step 1, or selects no row although non-empty.
+    """
+    if valid is None:
+        return None
+    start, stop = row_bounds(valid, T, "valid")
+    if start < stop:
+        return slice(start, stop)
+    a, b = valid.start, valid.stop
+    if a is not None and b is not None and (a < 0) == (b < 0) and b <= a:
+        return None  # empty as written
+    raise ValueError(f"valid={valid!r} selects no row of the dataset's {T} rows; pass "
+                     "valid=None (or an empty slice) to train without validation")
 
 
 class SequenceModel(EstimatorParams):
@@ -317,8 +342,10 @@ class SequenceModel(EstimatorParams):
             bounds allowed). Targets whose next bar falls at or after
             ``train.stop`` are excluded so the training window never sees later returns.
         valid : slice, optional
-            Validation rows; when omitted the model trains for ``epochs`` epochs and
-            keeps the last weights.
+            Validation rows, scored on the targets realised inside the block (not the
+            last row's, realised at the next block's first bar); when omitted or empty
+            (``slice(s, s)``) the model trains for ``epochs`` epochs and keeps the last
+            weights.
         callbacks : sequence of callable, optional
             ``callback(model, record)`` after every epoch, ``record`` the history entry
             (``epoch``, ``train_loss``, ``valid_sharpe``, ``seconds``); a truthy return
@@ -334,7 +361,8 @@ class SequenceModel(EstimatorParams):
         ------
         ValueError
             On an invalid hyperparameter (named in the message), an empty training set,
-            ``train``/``valid`` not a slice with step 1, or training that diverges
+            ``train``/``valid`` not a slice with step 1, a non-empty ``valid`` that
+            selects no row of the dataset, or training that diverges
             (non-finite loss or weights) before any epoch scored a finite validation Sharpe.
 
         Warns
@@ -351,11 +379,9 @@ class SequenceModel(EstimatorParams):
         feats, nxt, sig = dataset.features, dataset.next_returns, dataset.sigma
         T = feats.shape[0]
         train = slice(*row_bounds(train, T, "train"))
-        if valid is not None:
-            valid = slice(*row_bounds(valid, T, "valid"))
-        ok = dataset.valid_mask()
-        tr_ok = ok.copy()
-        tr_ok[max(train.stop - 1, 0):] = False  # r_{t+1} of the last row lies past the window
+        valid = valid_rows(valid, T)
+        # targets realised at or after train.stop (the last bar's r_{t+1}) lie past the window
+        tr_ok = dataset.valid_mask(before=train.stop)
         win = self._windows(feats, nxt, sig, tr_ok, train.start, train.stop)
         if int(win.mask.sum()) < 2:
             raise ValueError(
@@ -440,9 +466,14 @@ class SequenceModel(EstimatorParams):
         return self
 
     def _score(self, dataset, rows: slice) -> float:
-        """Validation Sharpe (pairwise, net of ``cost_bps``) on ``rows``."""
+        """Validation Sharpe (pairwise, net of ``cost_bps``) on ``rows``.
+
+        Only targets realised inside ``rows`` count (``within=True``): the return after
+        the block (the first test bar's) never informs early stopping.
+        """
         return score_positions(self.predict(dataset.features, rows=rows), dataset, rows,
-                               target_vol=self.target_vol, cost_bps=self.cost_bps)
+                               target_vol=self.target_vol, cost_bps=self.cost_bps,
+                               within=True)
 
     def _check_fitted(self, features: Any) -> np.ndarray:
         if not hasattr(self, "network_"):
@@ -564,7 +595,7 @@ class SequenceModel(EstimatorParams):
 
 
 def score_positions(pos: np.ndarray, dataset, rows: slice, *, target_vol: float = 0.15,
-                    cost_bps: float = 0.0) -> float:
+                    cost_bps: float = 0.0, within: bool = False) -> float:
     """Annualised pairwise Sharpe of vol-scaled positions over ``rows`` of ``dataset``.
 
     Parameters
@@ -577,6 +608,13 @@ def score_positions(pos: np.ndarray, dataset, rows: slice, *, target_vol: float 
         Rows scored.
     target_vol, cost_bps : float
         As in :func:`workbench.models.captured_returns`.
+    within : bool, default False
+        Count only pairs whose next return is realised inside ``rows`` (the asset's next
+        bar before ``rows.stop``; see ``MomentumDataset.valid_mask(before=...)``). Use it
+        for validation scores (early stopping, ensemble weights): the return realised
+        after the block belongs to the next block (with no embargo, the test block). The
+        default also scores the last row's position against the next bar's return, as a
+        backtest of the block does.
 
     Returns
     -------
@@ -585,7 +623,9 @@ def score_positions(pos: np.ndarray, dataset, rows: slice, *, target_vol: float 
         pairs; NaN when fewer than two.
     """
     X = torch.as_tensor(np.asarray(pos, dtype=np.float64)[rows])
-    ok = torch.as_tensor(dataset.valid_mask()[rows])
+    T = np.asarray(pos).shape[0]
+    before = row_bounds(rows, T)[1] if within else None
+    ok = torch.as_tensor(dataset.valid_mask(before=before)[rows])
     r = captured_returns(
         X.T, torch.as_tensor(np.nan_to_num(dataset.next_returns[rows])).T,
         torch.as_tensor(np.where(ok, dataset.sigma[rows], 1.0)).T,

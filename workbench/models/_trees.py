@@ -36,8 +36,8 @@ class BoostedTreesModel(EstimatorParams):
     torch members). This is the tree benchmark of the deep-momentum literature (e.g. the
     boosted-trees baselines of Lim, Zohren & Roberts 2019 and Wood et al. 2021).
 
-    Training pairs are those of ``dataset.valid_mask()`` in the training rows, except the
-    last training row (its target is realised after the window). With
+    Training pairs are those of ``dataset.valid_mask()`` in the training rows whose target
+    is realised inside the window (so not the last training row's). With
     ``weight_by_return`` each pair is weighted by ``|r_{t+1}| / sigma_t`` (normalised to
     mean 1) so that large moves count more. Trees are added ``EVAL_EVERY`` (10) at a time;
     after each step the validation Sharpe of the positions of the trees so far is scored
@@ -185,11 +185,13 @@ class BoostedTreesModel(EstimatorParams):
         dataset : workbench.models.MomentumDataset
             Features (T, N, F), next returns and ex-ante vol (T, N).
         train : slice
-            Training rows ``[start, stop)``; the last row is left out (its target
-            ``r_{t+1}`` lies past the window).
+            Training rows ``[start, stop)``, read as ``x[train]`` (open and negative
+            bounds allowed); pairs whose target ``r_{t+1}`` is realised at or after
+            ``stop`` (the last row's) are left out.
         valid : slice, optional
-            Validation rows for early stopping on the Sharpe ratio; when omitted all
-            ``n_estimators`` trees are kept.
+            Validation rows for early stopping on the Sharpe ratio (only targets
+            realised inside the block are scored); when omitted or empty
+            (``slice(s, s)``) all ``n_estimators`` trees are kept.
         callbacks : sequence of callable, optional
             ``callback(model, record)`` after every evaluation (every 10 trees), ``record``
             the history entry; a truthy return stops training (the best trees so far are
@@ -203,20 +205,23 @@ class BoostedTreesModel(EstimatorParams):
         Raises
         ------
         ValueError
-            On an invalid hyperparameter (named in the message) or fewer than two
-            training pairs.
+            On an invalid hyperparameter (named in the message), ``train``/``valid`` not
+            a slice with step 1, a non-empty ``valid`` that selects no row of the
+            dataset, or fewer than two training pairs.
         """
         from tqdm.auto import tqdm
 
-        from workbench.models._sequence import score_positions
+        from workbench.models._sequence import row_bounds, score_positions, valid_rows
 
         self._validate_params()
         feats, nxt, sig = dataset.features, dataset.next_returns, dataset.sigma
         T, N, F = feats.shape
-        ok = dataset.valid_mask()
-        start, stop = int(train.start or 0), min(int(train.stop), T)
+        start, stop = row_bounds(train, T, "train")
+        valid = valid_rows(valid, T)
+        # targets realised at or after ``stop`` (the last bar's r_{t+1}) lie past the window
+        ok = dataset.valid_mask(before=stop)
         tr_ok = np.zeros((T, N), dtype=bool)
-        tr_ok[start:max(stop - 1, start)] = ok[start:max(stop - 1, start)]
+        tr_ok[start:stop] = ok[start:stop]
         if int(tr_ok.sum()) < 2:
             raise ValueError(
                 f"training window rows {train.start}:{train.stop} hold fewer than 2 valid "
@@ -230,7 +235,7 @@ class BoostedTreesModel(EstimatorParams):
             w = w / w.mean() if w.mean() > 0 else np.ones_like(w)
         self.n_features_in_ = F
         self.feature_names_in_ = tuple(dataset.feature_names)
-        self.training_window_ = (start, int(train.stop),
+        self.training_window_ = (start, stop,
                                  int(valid.start) if valid is not None else -1,
                                  int(valid.stop) if valid is not None else -1)
         params = self._lgb_params()
@@ -267,7 +272,7 @@ class BoostedTreesModel(EstimatorParams):
                     pos = np.zeros((T, N))
                     pos[v_in] = np.tanh(raw / 2.0)  # 2 sigmoid(raw) - 1
                     score = score_positions(pos, dataset, valid, target_vol=self.target_vol,
-                                            cost_bps=self.cost_bps)
+                                            cost_bps=self.cost_bps, within=True)
                 done = k
                 rec = {"epoch": k, "train_loss": float(booster.eval_train()[0][2]),
                        "valid_sharpe": score, "seconds": time.perf_counter() - t0}

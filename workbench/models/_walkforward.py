@@ -112,7 +112,10 @@ def fold_dates(k: int, index: pd.DatetimeIndex, tr: slice, va: slice,
                te: slice) -> dict[str, Any]:
     """``{"fold", "train", "valid", "test"}`` with each block's first .. last date."""
     def span(sl: slice) -> str:
-        return f"{index[sl.start or 0].date()} .. {index[sl.stop - 1].date()}"
+        start = sl.start or 0
+        if sl.stop <= start:  # an empty block (e.g. no validation tail)
+            return ""
+        return f"{index[start].date()} .. {index[sl.stop - 1].date()}"
 
     return {"fold": k, "train": span(tr), "valid": span(va), "test": span(te)}
 
