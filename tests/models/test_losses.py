@@ -115,3 +115,26 @@ def test_masked_out_nan_returns_and_vol_keep_gradients_finite(name):
     assert np.isfinite(grads[1]).all()
     assert values[1] == pytest.approx(values[0], rel=1e-12)
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-10, atol=1e-14)
+
+
+def test_masked_gap_costs_the_change_across_it_like_strategy_returns():
+    """A gap (invalid pairs inside an asset's history) holds the position: the torch loss
+    charges the change across it, as the backtest's strategy_returns does."""
+    from workbench.backtest import strategy_returns
+
+    rng = np.random.default_rng(11)
+    T, N = 30, 3
+    x = np.tanh(rng.normal(size=(T, N)))
+    r = rng.normal(0, 0.01, size=(T, N))
+    s = rng.uniform(0.1, 0.4, size=(T, N))
+    s[5:8, 0] = np.nan  # gaps: no bar, no sigma
+    s[20, 2] = np.nan
+    s[:3, 1] = np.nan  # warm-up before the first bar
+    ok = np.isfinite(s)
+    exp = strategy_returns(x, s, r, target_vol=0.15, cost_bps=9.0).per_asset
+    xt = torch.tensor(x.T, requires_grad=True)
+    got = captured_returns(xt, torch.tensor(r.T), torch.tensor(s.T), cost_bps=9.0,
+                           mask=torch.tensor(ok.T))
+    np.testing.assert_allclose(got.detach().numpy().T[ok], exp[ok], rtol=1e-12)
+    got[torch.tensor(ok.T)].sum().backward()
+    assert torch.isfinite(xt.grad).all()

@@ -86,10 +86,15 @@ def strategy_returns(
         R_{t,j} = X_{t,j} * (target_vol / sigma_{t,j}) * r_{t+1,j}
                   - c * target_vol * |X_{t,j} / sigma_{t,j} - X_{t-1,j} / sigma_{t-1,j}|
 
-    with ``c = cost_bps * 1e-4``. ``X / sigma`` is taken as 0 where the asset is not present (sigma
-    NaN or <= 0) or ``X`` is NaN, and ``X_{-1} / sigma_{-1} = 0`` (the strategy starts flat, so the
-    first row pays for building the book). The portfolio return averages over the assets present at
-    ``t`` (finite, positive ``sigma_{t,j}``; ``n_t`` of them)::
+    with ``c = cost_bps * 1e-4``. ``X / sigma`` is taken as 0 where ``X`` is NaN at a row where the
+    asset is present (finite, positive sigma), and ``X_{-1} / sigma_{-1} = 0`` (the strategy starts
+    flat, so the first row pays for building the book). Where the asset is not present (sigma NaN
+    or <= 0: no bar) nothing can be traded: the position is held, so ``X_{t-1} / sigma_{t-1}`` in
+    the cost is the value at the asset's previous row with a bar (0 before its first), and a gap
+    in its history costs only the change from before the gap to after it, as
+    :func:`workbench.backtest.run_backtest` trades it (its return over the gap is in
+    :func:`next_returns` at the bar before the gap). The portfolio return averages over the
+    assets present at ``t`` (finite, positive ``sigma_{t,j}``; ``n_t`` of them)::
 
         R_t = (1 / n_t) * sum_{j present, R_{t,j} finite} R_{t,j}
 
@@ -137,7 +142,9 @@ def strategy_returns(
     scaled = np.zeros_like(x)  # X / sigma, 0 where flat or absent
     ok = present & np.isfinite(x)
     scaled[ok] = x[ok] / s[ok]
-    prev = np.vstack([np.zeros((1, x.shape[1])), scaled[:-1]])
+    # the book before row t: the value at each asset's latest row with a bar (held through a gap)
+    held = pd.DataFrame(np.where(present, scaled, np.nan)).ffill().fillna(0.0).to_numpy()
+    prev = np.vstack([np.zeros((1, x.shape[1])), held[:-1]])
     cost = cost_bps * 1e-4 * target_vol * np.abs(scaled - prev)
     per_asset = target_vol * scaled * r - cost
     per_asset[~present] = np.nan

@@ -43,8 +43,12 @@ def captured_returns(
     cost_bps : float, default 0.0
         Cost per unit of vol-scaled turnover, in basis points.
     mask : torch.Tensor of bool, shape (B, L), optional
-        Valid pairs; invalid positions are treated as flat for the turnover term. Their
-        returns and vol are never read, so they may be NaN or inf (values and gradients
+        Valid pairs. An invalid pair holds no new position: its own captured return is
+        0 and, in the turnover term, ``X_{t-1} / sigma_{t-1}`` is the value at the latest
+        valid pair before t (0 before the first), so a gap in an asset's history (no
+        bar, no trade) costs the change across it, as
+        :func:`workbench.backtest.strategy_returns` charges it. Returns and vol of
+        invalid pairs are never read, so they may be NaN or inf (values and gradients
         stay finite).
 
     Returns
@@ -64,7 +68,13 @@ def captured_returns(
     if cost_bps:
         c = cost_bps * 1e-4
         x_over_sigma = scaled / target_vol
-        prev = torch.nn.functional.pad(x_over_sigma[..., :-1], (1, 0))
+        held = x_over_sigma
+        if mask is not None:  # the book through invalid pairs: the latest valid value
+            steps = torch.arange(mask.shape[-1], device=mask.device).expand_as(mask)
+            last = torch.where(mask, steps, torch.full_like(steps, -1)).cummax(dim=-1).values
+            held = torch.where(last >= 0, x_over_sigma.gather(-1, last.clamp(min=0)),
+                               torch.zeros_like(x_over_sigma))
+        prev = torch.nn.functional.pad(held[..., :-1], (1, 0))
         r = r - c * target_vol * (x_over_sigma - prev).abs()
     return r
 
