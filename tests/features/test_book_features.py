@@ -124,6 +124,48 @@ def test_dtype_shapes_and_errors():
         M.spread(bp, ap, dtype=np.int32)
 
 
+@pytest.mark.parametrize("field", ["bid_px", "ask_px", "bid_sz", "ask_sz"])
+def test_inf_in_a_book_is_refused_like_the_stream(field):
+    # an inf size used to give depth inf and imbalance NaN silently (the stream and the
+    # OHLCV features refuse inf); every book feature and FeatureSet now name the field
+    from workbench.features import FeatureSet
+
+    book = dict(zip(("bid_px", "ask_px", "bid_sz", "ask_sz"),
+                    random_book(T=6, N=2, k=3, seed=5, absent=False)))
+    book[field][2, 1, 1] = -np.inf if field == "bid_px" else np.inf
+    for name in ("spread", "relative_spread", "depth_imbalance", "weighted_mid", "depth",
+                 "price_impact"):
+        defn = get(name)
+        if field not in defn.inputs:
+            continue
+        with pytest.raises(ValueError, match=f"{field} contains \\+/-inf"):
+            defn.batch(*(book[f] for f in defn.inputs))
+        with pytest.raises(ValueError, match=f"{field} contains \\+/-inf"):
+            FeatureSet(features=[name]).compute(book)
+
+
+def test_a_book_without_levels_is_refused_by_name():
+    # k = 0 used to raise a bare IndexError from the kernels (batch and stream)
+    from workbench.features import FeatureStream
+
+    empty = np.zeros((4, 2, 0))
+    with pytest.raises(ValueError, match=r"bid_px must be a 3-D \(T, N, k\) array with "
+                                         r"k >= 1 levels, got shape \(4, 2, 0\)"):
+        M.spread(empty, empty)
+    with pytest.raises(ValueError, match="k >= 1 levels"):
+        M.depth(empty, empty, empty, empty)
+    fs = FeatureStream(["spread"], ["a", "b"])
+    with pytest.raises(ValueError, match=r"bar field 'bid_px' must have shape \(N, k\), "
+                                         r"k >= 1, with N=2 symbols, got \(2, 0\)"):
+        fs.update({"bid_px": np.zeros((2, 0)), "ask_px": np.zeros((2, 0))})
+    with pytest.raises(ValueError, match=r"block field 'bid_px' must have shape "
+                                         r"\(B, 2, k\), k >= 1, got \(4, 2, 0\)"):
+        fs.update_many({"bid_px": empty, "ask_px": empty})
+    bp, ap, _, _ = random_book(T=2, N=2, k=2, seed=1, absent=False)
+    np.testing.assert_array_equal(fs.update({"bid_px": bp[0], "ask_px": ap[0]}),
+                                  M.spread(bp, ap)[:1].T)
+
+
 def test_registry_entries():
     for name in ("spread", "relative_spread", "depth_imbalance", "weighted_mid", "depth",
                  "price_impact"):

@@ -46,9 +46,9 @@ def pairwise_ref(x: np.ndarray, window: int, minp: int, kind: str, market: int =
                 continue
             a, b = rj[ok], rm[ok]
             va, vb = a.var(ddof=1), b.var(ddof=1)
-            if va <= 0 or vb <= 0:
+            if vb <= 0 or (va <= 0 and kind == "corr"):
                 continue
-            cov = np.cov(a, b, ddof=1)[0, 1]
+            cov = np.cov(a, b, ddof=1)[0, 1]  # exactly 0 for a constant asset: beta 0
             out[t, j] = cov / np.sqrt(va * vb) if kind == "corr" else cov / vb
     return out
 
@@ -114,8 +114,9 @@ def test_constant_returns_give_nan_not_noise(start):
     c = M.rolling_correlation(x, 0, 20)
     b = M.rolling_beta(x, 0, 20)
     e = start + 19  # first row whose window holds only zero returns
-    assert np.isnan(c[e:, 2]).all() and np.isnan(b[e:, 2]).all()
-    assert not np.isnan(c[e - 1, 2]) and not np.isnan(b[e - 1, 2])
+    # correlation undefined; beta exactly 0 (zero covariance with a moving market)
+    assert np.isnan(c[e:, 2]).all() and (b[e:, 2] == 0.0).all()
+    assert not np.isnan(c[e - 1, 2]) and b[e - 1, 2] != 0.0
     assert not np.isnan(c[e:, 1]).any()
     # mean pairwise correlation: only the pair (0, 1) is left after the flat windows begin
     r = log_returns(x)
@@ -123,6 +124,32 @@ def test_constant_returns_give_nan_not_noise(start):
     for t in (e, e + 7, 299):
         np.testing.assert_allclose(m[t], np.corrcoef(r[t - 19 : t + 1, :2].T)[0, 1],
                                    rtol=1e-10)
+
+
+@pytest.mark.parametrize("holes", [False, True])
+def test_beta_of_a_stale_asset_is_zero_as_in_pandas(holes):
+    # an asset whose price does not move (halted, pegged, cash-like) has zero covariance
+    # with a moving market: its beta is 0 (pandas cov / var), not NaN; batch and stream
+    from tests.features.stream_helpers import assert_stream_matches_batch
+
+    x = correlated_panel(300, 4, seed=8, holes=holes)  # holes: inner ones in column 3
+    p = x[:120, 3][~np.isnan(x[:120, 3])][-1]
+    x[120:220, 3] = np.where(np.isnan(x[120:220, 3]), np.nan, p)
+    b = M.rolling_beta(x, 0, 20, min_periods=15)
+    assert_close(b, pairwise_ref(x, 20, 15, "beta"), rtol=1e-9, atol=1e-12)
+    if not holes:
+        r = pd.DataFrame(log_returns(x))
+        ref = r[3].rolling(20, min_periods=15).cov(r[0]) / r[0].rolling(20, 15).var()
+        assert_close(b[:, 3], ref.to_numpy(), rtol=1e-9, atol=1e-12)
+    flat = slice(139, 220)  # windows of zero returns only
+    got = b[flat, 3][~np.isnan(b[flat, 3])]  # (NaN: no bar, or holes leave < 15 rows)
+    assert (got == 0.0).all() and got.size > 40
+    assert np.isnan(M.rolling_correlation(x, 0, 20, min_periods=15)[flat, 3]).all()
+    assert_stream_matches_batch(get("beta"), {"close": x}, window=20, min_periods=15)
+    # the market standing still leaves beta undefined for everyone
+    y = x.copy()
+    y[120:220, 0] = y[119, 0]
+    assert np.isnan(M.rolling_beta(y, 0, 20)[139:220]).all()
 
 
 def test_regime_change_exact_resync():

@@ -429,3 +429,35 @@ def test_duplicate_symbols_are_rejected():
     with pytest.raises(ValueError, match=r"symbols must be unique: 'A' appears at positions 0 "
                                          r"and 2"):
         FeatureStream([("rsi", {})], ["A", "B", "A"])
+
+
+def test_negative_volume_is_refused_by_set_and_stream_leaving_state_unchanged():
+    from tests.features.test_ta_parity import random_ohlcv
+    from workbench.features import FeatureSet
+
+    d = random_ohlcv(40, 3, seed=9)
+    specs = [("vwap", {"window": 5}), ("amihud", {"window": 5}), ("obv", {})]
+    fs = FeatureStream(specs, _symbols(3))
+    ref = FeatureStream(specs, _symbols(3))
+    fs.update_many({f: d[f][:20] for f in fs.fields})
+    ref.update_many({f: d[f][:20] for f in fs.fields})
+    bar = {f: d[f][20].copy() for f in fs.fields}
+    bar["volume"][2] = -3.0
+    with pytest.raises(ValueError, match=r"bar field 'volume' must be >= 0 .*-3.0 at column 2 "
+                                         r"\(symbol 'S2'\)"):
+        fs.update(bar)
+    block = {f: d[f][20:].copy() for f in fs.fields}
+    block["volume"][5, 1] = -1.0
+    with pytest.raises(ValueError, match=r"block field 'volume' must be >= 0 .*row 5, "
+                                         r"column 1 \(symbol 'S1'\)"):
+        fs.update_many(block)
+    vol = d["volume"].copy()
+    vol[25, 1] = -7.0
+    with pytest.raises(ValueError, match=r"volume must be >= 0 .*-7.0 at row 25, column 1 "
+                                         r"\(symbol 'x1'\)"):
+        FeatureSet(features=["vwap"]).compute({**d, "volume": vol})
+    np.testing.assert_array_equal(fs.update_many({f: d[f][20:] for f in fs.fields}),
+                                  ref.update_many({f: d[f][20:] for f in fs.fields}))
+    # OBV alone takes any volume (its sign rule does not weight by it)
+    FeatureStream(["obv"], _symbols(3)).update({"close": d["close"][0],
+                                                 "volume": -d["volume"][0]})

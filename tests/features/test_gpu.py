@@ -335,6 +335,19 @@ def _exact(gpu_res, cpu_res):
         np.testing.assert_array_equal(g, c)
 
 
+def test_host_beta_of_a_stale_asset_is_zero_like_the_cpu(emulated):
+    from workbench.features import _cpu_micro
+
+    x = random_walk(300, 4, seed=5)
+    x[100:200, 2] = x[99, 2]  # the asset stands still: beta 0, correlation NaN
+    x[150:170, 3] = np.nan
+    x[120:140, 3] = x[119, 3]
+    for f in (_gpu.rolling_beta, _cpu_micro.rolling_beta):
+        assert (f(x, 0, 20, 20)[119:200, 2] == 0.0).all()
+    _exact(_gpu.rolling_beta(x, 0, 20, 15), _cpu_micro.rolling_beta(x, 0, 20, 15))
+    _exact(_gpu.rolling_correlation(x, 0, 20, 15), _cpu_micro.rolling_correlation(x, 0, 20, 15))
+
+
 def test_host_bollinger_pct_b_bandwidth_edge_cases(emulated):
     from workbench.features import _cpu_ta
 

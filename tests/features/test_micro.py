@@ -300,3 +300,21 @@ def test_scale_invariance_of_spread_estimators(p, c):
     a = M.roll_spread(cl, 5)
     b = M.roll_spread(cl * c, 5)
     assert_close(b, a, rtol=1e-6, atol=1e-7)  # sqrt of a covariance near 0 amplifies ulps
+
+
+def test_negative_volume_is_refused_not_a_negative_illiquidity():
+    # a negative volume used to give a negative Amihud ratio silently
+    # (close 1..5, volume -1: -333333.33 at row 2 with window 2)
+    c = np.arange(1.0, 6.0)
+    v = np.ones(5)
+    v[3] = -1.0
+    with pytest.raises(ValueError, match=r"volume must be >= 0 \(NaN marks a missing bar\); "
+                                         r"got -1.0 at row 3$"):
+        M.amihud_illiquidity(c, v, 2)
+    v2 = np.ones((5, 2))
+    v2[4, 1] = -2.0
+    with pytest.raises(ValueError, match="got -2.0 at row 4, column 1"):
+        M.amihud_illiquidity(np.c_[c, c], v2, 2)
+    v[3] = 0.0  # zero volume stays allowed (the term is skipped)
+    assert np.isfinite(M.amihud_illiquidity(c, v, 2)[2:]).all()
+    assert get("amihud").nonnegative == ("volume",)

@@ -341,3 +341,14 @@ def test_stream_class_validates_parameters(name):
             defn.stream(3, **{**defn.params, param: 0})
     with pytest.raises(ValueError, match="n_symbols"):
         defn.stream(0, **defn.params)
+
+
+def test_vwap_refuses_negative_volume():
+    # volumes are the weights: [1, -0.5] on typical prices [100, 200] gave a "VWAP" of
+    # 0.0, outside every bar's range, silently
+    p = np.array([100.0, 200.0])
+    with pytest.raises(ValueError, match=r"volume must be >= 0 \(NaN marks a missing bar\); "
+                                         r"got -0.5 at row 1$"):
+        TA.rolling_vwap(p, p, p, np.array([1.0, -0.5]), 2)
+    np.testing.assert_allclose(TA.rolling_vwap(p, p, p, np.array([1.0, 0.0]), 2), [np.nan, 100.0])
+    assert CATALOGUE["vwap"].nonnegative == ("volume",)

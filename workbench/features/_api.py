@@ -224,6 +224,44 @@ def _check_positive(arr: Any, name: str, *, one_d: bool = False,
                      f"got {float(arr[t, j])!r} at {where}")
 
 
+def _check_nonnegative(arr: Any, name: str, *, one_d: bool = False,
+                       symbols: Sequence[str] | None = None) -> None:
+    """Raise if a (T, N) panel holds a negative value (NaN = no bar passes).
+
+    For volumes used as weights or denominators (rolling VWAP, Amihud): a negative
+    volume would give a VWAP outside the bars' prices or a negative illiquidity.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray or cupy.ndarray, shape (T, N)
+        Float64 values.
+    name : str
+        Input name for the message (e.g. ``"volume"``).
+    one_d : bool, optional
+        The caller was given a (T,) array: the message gives the row only.
+    symbols : sequence of str, optional
+        (N,) column symbols, named in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the first offending row (then lowest column), its column and
+        symbol, and the value.
+    """
+    if arr.size == 0:
+        return
+    bad = arr < 0
+    if not bool(bad.any()):
+        return
+    k = int(bad.argmax())  # row-major: the earliest row, then the lowest column
+    t, j = divmod(k, arr.shape[1])
+    where = f"row {t}" if one_d else f"row {t}, column {j}"
+    if symbols is not None:
+        where += f" (symbol {symbols[j]!r})"
+    raise ValueError(f"{name} must be >= 0 (NaN marks a missing bar); "
+                     f"got {float(arr[t, j])!r} at {where}")
+
+
 def _as_device_panel(x: Any, name: str, xp: ModuleType, *,
                      positive: bool = False) -> tuple[Any, bool]:
     """:func:`_as_panel` for a cupy array: same checks and messages, result stays on the device."""

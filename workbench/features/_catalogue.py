@@ -53,6 +53,10 @@ class FeatureDef:
         logs): the batch function raises a ValueError on a finite value <= 0 there,
         and :class:`~workbench.features.FeatureSet` / ``FeatureStream`` check these
         fields once for all features, naming the symbol.
+    nonnegative : tuple of str
+        The inputs that must be >= 0 (volumes used as weights or denominators): a
+        finite negative value raises a ValueError, in the batch function,
+        ``FeatureSet`` and ``FeatureStream`` alike.
     """
 
     name: str
@@ -65,6 +69,7 @@ class FeatureDef:
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     positive: tuple[str, ...] = ()
+    nonnegative: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
@@ -76,6 +81,10 @@ class FeatureDef:
         bad = [f for f in self.positive if f not in self.inputs]
         if bad:
             raise ValueError(f"FeatureDef {self.name!r}: positive fields {bad} are not "
+                             f"among its inputs {self.inputs}")
+        bad = [f for f in self.nonnegative if f not in self.inputs]
+        if bad:
+            raise ValueError(f"FeatureDef {self.name!r}: nonnegative fields {bad} are not "
                              f"among its inputs {self.inputs}")
 
 

@@ -348,8 +348,9 @@ def corr_row(c, rm, oc, ob, j0, j1, t, w, minp, mkt, last, cnt, n, mx, my, cxx, 
 
     Every asset pushes one pair per row (NaN if its own or the market's return is
     missing), so the window is the last ``w`` panel rows. Output is NaN where the
-    asset has no bar, fewer than ``minp`` pairs count, or either return is constant
-    over the counted pairs.
+    asset has no bar, fewer than ``minp`` pairs count, or the market's return is
+    constant over the counted pairs; where only the asset's return is constant, the
+    correlation is NaN and the beta exactly 0 (``cov = 0``, ``var(r_m) > 0``).
     """
     lo = t - w + 1
     for j in range(j0, j1):
@@ -364,17 +365,18 @@ def corr_row(c, rm, oc, ob, j0, j1, t, w, minp, mkt, last, cnt, n, mx, my, cxx, 
             _flat_track(j, r, rm, t, lastx, lasty, lastrow, chx, chy)
         rc = NAN
         rb = NAN
-        if v == v and n[j] >= minp and chx[j] >= lo and chy[j] >= lo:
-            sxx = cxx[j]
+        if v == v and n[j] >= minp and chy[j] >= lo and cyy[j] > 0.0:
             syy = cyy[j]
-            if sxx > 0.0 and syy > 0.0:
-                if j == mkt:
-                    rc = 1.0
-                    rb = 1.0
-                else:
-                    rc = cxy[j] / math.sqrt(sxx * syy)
-                    rc = 1.0 if rc > 1.0 else (-1.0 if rc < -1.0 else rc)
-                    rb = cxy[j] / syy
+            if j == mkt:
+                rc = 1.0
+                rb = 1.0
+            elif chx[j] >= lo and cxx[j] > 0.0:
+                sxx = cxx[j]
+                rc = cxy[j] / math.sqrt(sxx * syy)
+                rc = 1.0 if rc > 1.0 else (-1.0 if rc < -1.0 else rc)
+                rb = cxy[j] / syy
+            else:  # the asset's returns are constant: no co-movement, beta exactly 0
+                rb = 0.0
         oc[j] = rc
         ob[j] = rb
 

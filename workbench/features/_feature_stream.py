@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from workbench.features import _register_core  # noqa: F401  (registers the first feature set)
-from workbench.features._api import _check_positive, _out_dtype
+from workbench.features._api import _check_nonnegative, _check_positive, _out_dtype
 from workbench.features._catalogue import get
 
 __all__ = ["FeatureStream"]
@@ -151,6 +151,8 @@ class FeatureStream:
         flat = [f for f in self.fields if f not in _BOOK_FIELDS]
         flat = [f for f in flat if f in positive] + [f for f in flat if f not in positive]
         self._npos = sum(f in positive for f in flat)
+        nonneg = {f for defn, _ in self._defs for f in defn.nonnegative}
+        self._nonneg = tuple(f for f in flat if f in nonneg)
         self._le = np.zeros((self._npos, N), dtype=bool)
         self._mat = np.full((len(flat), N), np.nan)
         self._flat = tuple(flat)
@@ -279,11 +281,12 @@ class FeatureStream:
             if type(a) is not np.ndarray:
                 a = np.asarray(a)
             if a.shape != buf.shape:
-                if f in _BOOK_FIELDS and a.ndim == 2 and a.shape[0] == self._shape[0]:
+                if (f in _BOOK_FIELDS and a.ndim == 2 and a.shape[0] == self._shape[0]
+                        and a.shape[1] >= 1):
                     # order-book levels: (N, k); a new depth k gets a new buffer
                     buf = self._in[f] = np.empty(a.shape)
                 else:
-                    want = "(N, k)" if f in _BOOK_FIELDS else "(N,)"
+                    want = "(N, k), k >= 1," if f in _BOOK_FIELDS else "(N,)"
                     raise ValueError(f"bar field {f!r} must have shape {want} with "
                                      f"N={self._shape[0]} symbols, got {a.shape}")
             if a.dtype.kind not in "fiu":
@@ -298,6 +301,13 @@ class FeatureStream:
             raise ValueError(f"bar field {self._flat[r]!r} must hold positive prices (NaN "
                              f"marks a missing bar); it is {float(self._mat[r, j])!r} at "
                              f"column {j} (symbol {self.symbols[j]!r})")
+        for f in self._nonneg:
+            buf = self._in[f]
+            if (buf < 0.0).any():
+                j = int((buf < 0.0).argmax())
+                raise ValueError(f"bar field {f!r} must be >= 0 (NaN marks a missing bar); it "
+                                 f"is {float(buf[j])!r} at column {j} (symbol "
+                                 f"{self.symbols[j]!r})")
         for f, buf in self._in.items():
             if f in _BOOK_FIELDS and np.isinf(buf).any():
                 raise ValueError(f"bar field {f!r} contains +/-inf; use NaN for a missing bar")
@@ -324,8 +334,10 @@ class FeatureStream:
         ValueError
             If a needed field is missing, has a shape other than (N,) ((N, k) for book
             fields), is not numeric or contains inf, or a price field of a feature on
-            price ratios or logs (``FeatureDef.positive``) holds a value <= 0 (the
-            message names the field and symbol). No state changes then.
+            price ratios or logs (``FeatureDef.positive``) holds a value <= 0, or a
+            volume a feature weights by (``FeatureDef.nonnegative``, e.g. VWAP,
+            Amihud) a value < 0 (the message names the field and symbol). No state
+            changes then.
         """
         t0 = time.perf_counter_ns()
         self._check_bar(bar)
@@ -359,7 +371,8 @@ class FeatureStream:
         ValueError
             If a needed field is missing, not 2-D with N columns, the fields disagree on
             B, a value is inf, or a price field as in :meth:`update` holds a value <= 0
-            (the message names the field, row and symbol). No state changes then.
+            or a weighting volume a value < 0 (the message names the field, row and
+            symbol). No state changes then.
 
         Notes
         -----
@@ -376,8 +389,9 @@ class FeatureStream:
                                  f"{list(self.fields)})") from None
             a = np.asarray(a)
             nd = 3 if f in _BOOK_FIELDS else 2
-            if a.ndim != nd or a.shape[1] != N or (B is not None and a.shape[0] != B):
-                want = f"({'B' if B is None else B}, {N}{', k' if nd == 3 else ''})"
+            if (a.ndim != nd or a.shape[1] != N or (B is not None and a.shape[0] != B)
+                    or (nd == 3 and a.shape[2] < 1)):
+                want = f"({'B' if B is None else B}, {N}{', k), k >= 1' if nd == 3 else ')'}"
                 raise ValueError(f"block field {f!r} must have shape {want}, got {a.shape}")
             if a.dtype.kind not in "fiu":
                 raise ValueError(f"block field {f!r} must be numeric, got dtype {a.dtype}")
@@ -386,6 +400,8 @@ class FeatureStream:
                 raise ValueError(f"block field {f!r} contains +/-inf; use NaN for a missing bar")
             if f in self._flat[: self._npos]:
                 _check_positive(a, f"block field {f!r}", symbols=self.symbols)
+            if f in self._nonneg:
+                _check_nonnegative(a, f"block field {f!r}", symbols=self.symbols)
             B = a.shape[0]
             arrs[f] = a
         B = 0 if B is None else B

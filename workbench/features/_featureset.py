@@ -455,6 +455,14 @@ class FeatureSet(param.Parameterized):
                 a = arrays[f]
                 if a.dtype.kind in "fiu":  # other dtypes: the features' own error
                     _check_positive(a, f, symbols=symbols)
+        nonneg = {f for inst in insts for f in inst.definition.nonnegative}
+        if nonneg:
+            from workbench.features._api import _check_nonnegative
+
+            for f in sorted(nonneg):
+                a = arrays[f]
+                if a.dtype.kind in "fiu" and a.ndim == 2:
+                    _check_nonnegative(a, f, symbols=symbols)
         return insts, arrays, index, symbols, mkts
 
     def _chunks(self, N: int, chunk: int | None) -> Iterator[slice]:
@@ -577,9 +585,10 @@ class FeatureSet(param.Parameterized):
             If a feature's input field is missing, shapes disagree, DataFrames disagree
             on index or columns, the spec is invalid, a market symbol is unknown, an
             input contains +/-inf, a price field of a feature on price ratios or logs
-            (``FeatureDef.positive``) holds a finite value <= 0 (the message names the
-            field, row, column and symbol), or ``out`` has the wrong type, shape, dtype
-            or layout.
+            (``FeatureDef.positive``) holds a finite value <= 0 or a volume that a
+            feature weights by (``FeatureDef.nonnegative``) a negative value (the
+            message names the field, row, column and symbol), or ``out`` has the wrong
+            type, shape, dtype or layout.
         """
         insts, arrays, index, symbols, mkts = self._prepare(data, book)
         T, N = next(iter(arrays.values())).shape[:2]

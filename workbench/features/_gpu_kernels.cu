@@ -1226,7 +1226,8 @@ WB_GLOBAL void wb_amihud(const double* __restrict__ c, const double* __restrict_
 // r[:, m] over the last w PANEL rows, pairwise complete (port of _cpu_micro.corr_row: every
 // row pushes one pair, NaN when either return is missing; Welford co-moments with an exact
 // re-sync at every ring wrap; flat tracking). NaN where close x[t, j] is NaN, fewer than
-// minp pairs count, or either return is constant over the counted pairs; the correlation is
+// minp pairs count, or the market's return is constant over the counted pairs; where only the
+// asset's return is constant the correlation is NaN and the beta 0; the correlation is
 // clipped to [-1, 1]; the market's own column is 1. buf: (2 w, N) rings of the pairs.
 WB_GLOBAL void wb_corr_beta(const double* __restrict__ r, const double* __restrict__ x,
                             double* __restrict__ out, double* __restrict__ buf, long long T,
@@ -1244,10 +1245,11 @@ WB_GLOBAL void wb_corr_beta(const double* __restrict__ r, const double* __restri
             if (ok(a) && ok(b)) flat_track(f, a, b, t);
             long long lo = t - w + 1;
             double o = WB_NAN;
-            if (ok(x[i]) && s.n >= minp && f.chx >= lo && f.chy >= lo && s.cxx > 0.0 &&
-                s.cyy > 0.0) {
+            if (ok(x[i]) && s.n >= minp && f.chy >= lo && s.cyy > 0.0) {
                 if (j == m) {
                     o = 1.0;
+                } else if (!(f.chx >= lo && s.cxx > 0.0)) {
+                    if (kind == 1) o = 0.0;  // constant asset returns: beta exactly 0
                 } else if (kind == 0) {
                     o = s.cxy / sqrt(s.cxx * s.cyy);
                     o = o > 1.0 ? 1.0 : (o < -1.0 ? -1.0 : o);

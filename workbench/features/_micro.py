@@ -25,6 +25,7 @@ from workbench.features import _cpu_micro as _K
 from workbench.features import _stream_micro as _S
 from workbench.features._api import (
     _as_panel,
+    _check_nonnegative,
     _finish,
     _int,
     _kernels,
@@ -190,7 +191,7 @@ def amihud_illiquidity(
     close : array_like, shape (T, N) or (T,)
         Positive prices; NaN marks a missing bar.
     volume : array_like, shape (T, N) or (T,)
-        Traded volume in units (shares, contracts); NaN where unknown.
+        Traded volume in units (shares, contracts), >= 0; NaN where unknown.
     window : int, optional
         Number of returns, >= 1 (default 20).
     scale : float, optional
@@ -213,8 +214,8 @@ def amihud_illiquidity(
     ValueError
         If the inputs are not numeric 1-D/2-D arrays of one shape, contain inf,
         ``window`` is not an int >= 1 or ``scale`` is not a finite number > 0.
-        Also if ``close`` holds a finite price <= 0 (the message names the first
-        offending row and column; NaN, a missing bar, is allowed).
+        Also if ``close`` holds a finite price <= 0 or ``volume`` a negative value
+        (the message names the first offending row and column; NaN is allowed).
     RuntimeError
         If ``backend="cupy"`` and cupy or the GPU kernels are not available.
 
@@ -228,6 +229,7 @@ def amihud_illiquidity(
     c, one_d = _as_panel(close, "close", positive=True)
     v, _ = _as_panel(volume, "volume")
     _same_shape(c, v, "close", "volume")
+    _check_nonnegative(v, "volume", one_d=one_d)
     window = _int(window, "window", 1)
     scale = _positive(scale, "scale")
     dt = _out_dtype(dtype)
@@ -346,7 +348,10 @@ def rolling_beta(
     -------
     numpy.ndarray, shape (T, N) or (T,)
         Beta of log returns (dimensionless); the market's own column is 1 where
-        defined. NaN as for :func:`rolling_correlation`.
+        defined. NaN where the asset has no bar at t, fewer than ``min_periods`` rows
+        count, or the market's return series is constant over the counted rows; exactly
+        0 where only the asset's return series is constant (zero covariance, as pandas
+        gives; its correlation is NaN there).
 
     Raises
     ------
@@ -440,7 +445,7 @@ def _cupy():
 
 
 def _book(backend: str, names: Sequence[str], arrays: Sequence[Any]):
-    """Validate (T, N, k) book arrays; return (xp, float64 arrays)."""
+    """Validate (T, N, k) book arrays (k >= 1, no inf); return (xp, float64 arrays)."""
     if not isinstance(backend, str) or backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
     cp = _cupy() if backend != "cpu" else None
@@ -460,9 +465,13 @@ def _book(backend: str, names: Sequence[str], arrays: Sequence[Any]):
                              f"got {type(a).__name__}") from exc
         if arr.dtype == np.bool_ or arr.dtype.kind not in "fiu":
             raise ValueError(f"{name} must be a numeric (T, N, k) array, got dtype {arr.dtype}")
-        if arr.ndim != 3:
-            raise ValueError(f"{name} must be a 3-D (T, N, k) array, got shape {arr.shape}")
-        out.append(arr.astype(xp.float64, copy=False))
+        if arr.ndim != 3 or arr.shape[2] < 1:
+            raise ValueError(f"{name} must be a 3-D (T, N, k) array with k >= 1 levels, "
+                             f"got shape {arr.shape}")
+        arr = arr.astype(xp.float64, copy=False)
+        if bool(xp.isinf(arr).any()):
+            raise ValueError(f"{name} contains +/-inf; use NaN for an absent level")
+        out.append(arr)
     for name, arr in zip(names[1:], out[1:]):
         if arr.shape != out[0].shape:
             raise ValueError(f"{name} must have the shape of {names[0]} {out[0].shape}, "
@@ -503,7 +512,8 @@ def spread(bid_px: Any, ask_px: Any, *, dtype: Any = np.float64, backend: str = 
     Raises
     ------
     ValueError
-        If an input is not a numeric 3-D (T, N, k) array or the shapes differ.
+        If an input is not a numeric 3-D (T, N, k) array with k >= 1, contains +/-inf,
+        or the shapes differ.
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -537,7 +547,8 @@ def relative_spread(bid_px: Any, ask_px: Any, *, dtype: Any = np.float64, backen
     Raises
     ------
     ValueError
-        If an input is not a numeric 3-D (T, N, k) array or the shapes differ.
+        If an input is not a numeric 3-D (T, N, k) array with k >= 1, contains +/-inf,
+        or the shapes differ.
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -576,8 +587,8 @@ def depth_imbalance(bid_px: Any, ask_px: Any, bid_sz: Any, ask_sz: Any, levels: 
     Raises
     ------
     ValueError
-        If an input is not a numeric 3-D (T, N, k) array, the shapes differ or
-        ``levels`` is not an int >= 1.
+        If an input is not a numeric 3-D (T, N, k) array with k >= 1, contains
+        +/-inf, the shapes differ or ``levels`` is not an int >= 1.
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -616,7 +627,8 @@ def weighted_mid(bid_px: Any, ask_px: Any, bid_sz: Any, ask_sz: Any, *,
     Raises
     ------
     ValueError
-        If an input is not a numeric 3-D (T, N, k) array or the shapes differ.
+        If an input is not a numeric 3-D (T, N, k) array with k >= 1, contains +/-inf,
+        or the shapes differ.
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -655,8 +667,8 @@ def depth(bid_px: Any, ask_px: Any, bid_sz: Any, ask_sz: Any, levels: int = 5, *
     Raises
     ------
     ValueError
-        If an input is not a numeric 3-D (T, N, k) array, the shapes differ or
-        ``levels`` is not an int >= 1.
+        If an input is not a numeric 3-D (T, N, k) array with k >= 1, contains
+        +/-inf, the shapes differ or ``levels`` is not an int >= 1.
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -695,7 +707,8 @@ def price_impact(bid_px: Any, ask_px: Any, bid_sz: Any, ask_sz: Any, *,
     Raises
     ------
     ValueError
-        If an input is not a numeric 3-D (T, N, k) array or the shapes differ.
+        If an input is not a numeric 3-D (T, N, k) array with k >= 1, contains +/-inf,
+        or the shapes differ.
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -745,7 +758,7 @@ register(FeatureDef(
     stream=_S.AmihudStream,
     description="Amihud (2002) illiquidity: scale * mean |r| / (close * volume), simple "
                 "returns, per million traded by default",
-    positive=("close",),
+    positive=("close",), nonnegative=("volume",),
 ))
 register(FeatureDef(
     name="correlation", group="cross-asset", inputs=("close",),

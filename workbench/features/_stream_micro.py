@@ -384,13 +384,16 @@ def _roll_kern(c, st, rx, ry, pend, w, out):
 @njit(cache=True, error_model="numpy", inline="always")
 def _corr_out(v, n, cxx, cyy, cxy, chx, chy, lo, minp, is_mkt, which):
     """Correlation (which 0) or beta (1) of one symbol, as ``_cpu_micro.corr_row``."""
-    if v == v and n >= minp and chx >= lo and chy >= lo and cxx > 0.0 and cyy > 0.0:
+    if v == v and n >= minp and chy >= lo and cyy > 0.0:
         if is_mkt:
             return 1.0
-        if which == 1:
-            return cxy / cyy
-        rc = cxy / math.sqrt(cxx * cyy)
-        return 1.0 if rc > 1.0 else (-1.0 if rc < -1.0 else rc)
+        if chx >= lo and cxx > 0.0:
+            if which == 1:
+                return cxy / cyy
+            rc = cxy / math.sqrt(cxx * cyy)
+            return 1.0 if rc > 1.0 else (-1.0 if rc < -1.0 else rc)
+        if which == 1:  # the symbol's returns are constant: beta exactly 0
+            return 0.0
     return NAN
 
 

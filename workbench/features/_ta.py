@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from workbench.features._api import _as_panel, _finish, _int, _kernels, _out_dtype, _positive
+from workbench.features._api import (
+    _as_panel,
+    _check_nonnegative,
+    _finish,
+    _int,
+    _kernels,
+    _out_dtype,
+    _positive,
+)
 from workbench.features._catalogue import FeatureDef, register
 from workbench.features._stream_ta import (
     ATRStream,
@@ -323,7 +331,8 @@ def rolling_vwap(high: Any, low: Any, close: Any, volume: Any, window: int = 20,
     high, low, close : array_like, shape (T, N) or (T,)
         Bar prices; NaN marks a missing bar.
     volume : array_like, shape (T, N) or (T,)
-        Bar volume (>= 0); a bar is present where all four inputs are finite.
+        Bar volume, >= 0 (the weights); a bar is present where all four inputs are
+        finite.
     window : int, optional
         Number of valid bars, >= 1 (default 20).
     dtype : {float64, float32}, optional
@@ -340,8 +349,9 @@ def rolling_vwap(high: Any, low: Any, close: Any, volume: Any, window: int = 20,
     Raises
     ------
     ValueError
-        If an input is not a numeric 1-D/2-D array, the shapes differ, or
-        ``window`` is not an int >= 1.
+        If an input is not a numeric 1-D/2-D array, the shapes differ, ``window``
+        is not an int >= 1, or ``volume`` holds a negative value (the message names
+        the first offending row and column).
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
 
@@ -354,6 +364,7 @@ def rolling_vwap(high: Any, low: Any, close: Any, volume: Any, window: int = 20,
     """
     mod = _kernels(backend, _CPU)
     (h, lo, c, v), one_d = _panels(high=high, low=low, close=close, volume=volume)
+    _check_nonnegative(v, "volume", one_d=one_d)
     window = _int(window, "window", 1)
     dt = _out_dtype(dtype)
     return _finish(mod.rolling_vwap(h, lo, c, v, window), one_d, dt)
@@ -787,7 +798,8 @@ for _d in (
                "(upper - lower) / middle, bands SMA +/- k pop. std; Bollinger (2001)"),
     FeatureDef("vwap", "bands", ("high", "low", "close", "volume"), {"window": 20}, ("",),
                rolling_vwap, VWAPStream,
-               "sum_w(tp v) / sum_w(v), tp = (h + l + c) / 3; rolling VWAP"),
+               "sum_w(tp v) / sum_w(v), tp = (h + l + c) / 3; rolling VWAP",
+               nonnegative=("volume",)),
     FeatureDef("obv", "volume", ("close", "volume"), {}, ("",), obv, OBVStream,
                "OBV_t = OBV_{t-1} +/- v_t by sign of the close change; talib.OBV, Granville"),
     FeatureDef("volume_zscore", "volume", ("volume",), {"window": 20}, ("",), volume_zscore,
