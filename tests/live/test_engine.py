@@ -325,3 +325,11 @@ def test_a_second_engine_on_the_same_account_is_stopped_not_mixed_in(data, tmp_p
     ledger = Ledger(url)
     assert ledger.cash() == first.cash
     assert ledger.positions() == {k: v for k, v in first.book.items() if v}
+
+
+def test_pause_on_a_feed_that_cannot_pause_is_a_named_error(tmp_path):
+    eng = LiveEngine([], None, symbols=["A"], ledger=Ledger(f"sqlite:///{tmp_path}/l.db"))
+    for name in ("pause", "resume"):
+        with pytest.raises(TypeError, match=rf"LiveEngine.{name}: the feed \(list\) has no "
+                                            rf"{name}\(\) method"):
+            getattr(eng, name)()

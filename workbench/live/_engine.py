@@ -378,13 +378,33 @@ class LiveEngine:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _feed_control(self, name: str) -> Callable[[], Any]:
+        method = getattr(self.feed, name, None)
+        if not callable(method):
+            raise TypeError(f"LiveEngine.{name}: the feed ({type(self.feed).__name__}) has no "
+                            f"{name}() method; a workbench.data.feeds.Feed (ReplayFeed, "
+                            "AlpacaFeed) can be paused and resumed, a plain iterable cannot")
+        return method
+
     def pause(self) -> None:
-        """Pause the feed (no batches, no updates) until :meth:`resume`."""
-        self.feed.pause()  # type: ignore[attr-defined]
+        """Pause the feed (no batches, no updates) until :meth:`resume`.
+
+        Raises
+        ------
+        TypeError
+            If the feed has no ``pause()`` (a plain iterable of batches).
+        """
+        self._feed_control("pause")()
 
     def resume(self) -> None:
-        """Resume a paused feed."""
-        self.feed.resume()  # type: ignore[attr-defined]
+        """Resume a paused feed.
+
+        Raises
+        ------
+        TypeError
+            If the feed has no ``resume()`` (a plain iterable of batches).
+        """
+        self._feed_control("resume")()
 
     @property
     def running(self) -> bool:
