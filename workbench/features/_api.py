@@ -213,6 +213,16 @@ def _check_positive(arr: Any, name: str, *, one_d: bool = False,
     if isinstance(arr, np.ndarray) and not np.fmin.reduce(arr, axis=None) <= 0:
         return  # (the minimum is NaN only if every value is)
     bad = (arr <= 0) & (arr != -np.inf)  # -inf: the callers' own "contains inf" error
+    _raise_first(arr, bad, f"{name} must hold positive prices", one_d, symbols)
+
+
+def _raise_first(arr: Any, bad: Any, rule: str, one_d: bool,
+                 symbols: Sequence[str] | None) -> None:
+    """Raise ``ValueError(rule ...)`` at the first True of ``bad`` (T, N), if any.
+
+    The first is the earliest row, then the lowest column; the message names the row,
+    column, symbol (when given) and the value.
+    """
     if not bool(bad.any()):
         return
     k = int(bad.argmax())  # row-major: the earliest row, then the lowest column
@@ -220,8 +230,7 @@ def _check_positive(arr: Any, name: str, *, one_d: bool = False,
     where = f"row {t}" if one_d else f"row {t}, column {j}"
     if symbols is not None:
         where += f" (symbol {symbols[j]!r})"
-    raise ValueError(f"{name} must hold positive prices (NaN marks a missing bar); "
-                     f"got {float(arr[t, j])!r} at {where}")
+    raise ValueError(f"{rule} (NaN marks a missing bar); got {float(arr[t, j])!r} at {where}")
 
 
 def _check_nonnegative(arr: Any, name: str, *, one_d: bool = False,
@@ -250,16 +259,7 @@ def _check_nonnegative(arr: Any, name: str, *, one_d: bool = False,
     """
     if arr.size == 0:
         return
-    bad = arr < 0
-    if not bool(bad.any()):
-        return
-    k = int(bad.argmax())  # row-major: the earliest row, then the lowest column
-    t, j = divmod(k, arr.shape[1])
-    where = f"row {t}" if one_d else f"row {t}, column {j}"
-    if symbols is not None:
-        where += f" (symbol {symbols[j]!r})"
-    raise ValueError(f"{name} must be >= 0 (NaN marks a missing bar); "
-                     f"got {float(arr[t, j])!r} at {where}")
+    _raise_first(arr, arr < 0, f"{name} must be >= 0", one_d, symbols)
 
 
 def _as_device_panel(x: Any, name: str, xp: ModuleType, *,
