@@ -447,22 +447,14 @@ class FeatureSet(param.Parameterized):
             own = inst.market
             mkts.append(None if "market" not in inst.params else mkt if own is None
                         else _market_index(own, symbols, f"features[{k}] ({inst.name!r}): "))
-        positive = {f for inst in insts for f in inst.definition.positive}
-        if positive:
-            from workbench.features._api import _check_positive
+        from workbench.features._api import _check_nonnegative, _check_positive
 
-            for f in sorted(positive):
+        # price fields of features on ratios/logs (> 0), volumes a feature weights by (>= 0)
+        for rule, check in (("positive", _check_positive), ("nonnegative", _check_nonnegative)):
+            for f in sorted({f for inst in insts for f in getattr(inst.definition, rule)}):
                 a = arrays[f]
-                if a.dtype.kind in "fiu":  # other dtypes: the features' own error
-                    _check_positive(a, f, symbols=symbols)
-        nonneg = {f for inst in insts for f in inst.definition.nonnegative}
-        if nonneg:
-            from workbench.features._api import _check_nonnegative
-
-            for f in sorted(nonneg):
-                a = arrays[f]
-                if a.dtype.kind in "fiu" and a.ndim == 2:
-                    _check_nonnegative(a, f, symbols=symbols)
+                if a.dtype.kind in "fiu" and a.ndim == 2:  # others: the features' own error
+                    check(a, f, symbols=symbols)
         return insts, arrays, index, symbols, mkts
 
     def _chunks(self, N: int, chunk: int | None) -> Iterator[slice]:

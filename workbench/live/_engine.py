@@ -500,7 +500,8 @@ class LiveEngine:
             # has a position where its current feature row and sigma are finite (sigma > 0);
             # earlier non-finite rows of its window (a missed bar, the features' warm-up)
             # are read as 0, so one missing bar does not block it for context_length bars
-            ok = np.isfinite(x[:, -1, :]).all(axis=1) & np.isfinite(sigma) & (sigma > 0)
+            sized = np.isfinite(sigma) & (sigma > 0)  # a bar and a valid sigma: n_t's symbols
+            ok = np.isfinite(x[:, -1, :]).all(axis=1) & sized
             pos = np.zeros(len(self.symbols))
             if ok.any():
                 raw = self._call_model(x)
@@ -513,7 +514,7 @@ class LiveEngine:
                 lat.record("inference", time.perf_counter() - t)
             pos = np.clip(np.nan_to_num(pos), -1.0, 1.0)
             t = time.perf_counter()
-            orders = self._orders(ts, bars, pos, sigma, ok)
+            orders = self._orders(ts, bars, pos, sigma, ok, max(1, int(sized.sum())))
             # only the symbols the model decided for (a bar at ts and finite inputs)
             positions = {b.symbol: float(pos[self._index[b.symbol]]) for b in bars
                          if ok[self._index[b.symbol]]}
@@ -610,16 +611,14 @@ class LiveEngine:
                                for s in self.symbols)
 
     def _orders(self, ts: int, bars: list[Bar], pos: np.ndarray, sigma: np.ndarray,
-                ok: np.ndarray) -> list[Order]:
+                ok: np.ndarray, n: int) -> list[Order]:
+        # n: the risk budget is split over the symbols with a bar and a valid sigma, decided
+        # or not (workbench.backtest.portfolio_weights' n_t): a symbol still in its
+        # features' warm-up holds no position but keeps its share of the budget
         equity = self.equity()
         if not np.isfinite(equity) or equity <= 0:
             return []
         live = [b for b in bars if ok[self._index[b.symbol]]]
-        # the risk budget is split over the symbols with a bar and a valid sigma, decided
-        # or not (workbench.backtest.portfolio_weights' n_t): a symbol still in its
-        # features' warm-up holds no position but keeps its share of the budget
-        with np.errstate(invalid="ignore"):
-            n = max(1, int((np.isfinite(sigma) & (sigma > 0)).sum()))
         weights = {b.symbol: float(pos[self._index[b.symbol]] * self.target_vol
                                    / sigma[self._index[b.symbol]] / n) for b in live}
         gross = sum(abs(w) for w in weights.values())
