@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -162,7 +163,14 @@ def test_other_parameter_checks():
         F.deep_momentum_features(x, pairs=(8, 24))
     with pytest.raises(ValueError, match="horizons"):
         F.normalised_returns(x, ())
-    with pytest.raises(ValueError, match="span must be a number >= 1, got 0.5"):
+    with pytest.raises(ValueError, match="span must be a number > 1 .*got 0.5"):
         F.ewm_volatility(x, span=0.5)
+    # span 1 is alpha = 1: pandas' bias-corrected EWM std is then NaN everywhere
+    assert pd.Series(x).ewm(span=1).std().isna().all()
+    with pytest.raises(ValueError, match="span must be a number > 1 .*got 1 .*all NaN"):
+        F.ewm_volatility(x, span=1)
+    for fn in (F.ex_ante_volatility, F.normalised_returns, F.deep_momentum_features):
+        with pytest.raises(ValueError, match=r"span must be an int >= 2 .*got 1 .*all NaN"):
+            fn(np.abs(x) + 1.0, span=1)
     with pytest.raises(ValueError, match="dtype"):
         F.sma(x, 3, dtype=np.int64)

@@ -290,6 +290,16 @@ def _int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _vol_span(value: Any) -> int:
+    """An EWM volatility span: an int >= 2 (span 1 gives an all-NaN std)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
+        raise ValueError(
+            f"span must be an int >= 2 for an EWM volatility, got {value!r} (span 1 is "
+            "alpha = 1: every return but the latest has weight 0, so the bias-corrected "
+            "std is undefined and the output would be all NaN)")
+    return int(value)
+
+
 def _positive(value: Any, name: str) -> float:
     if not is_finite_real(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -787,7 +797,7 @@ def ewm_volatility(
         Returns (simple or log; the output has the same convention); NaN marks a
         missing bar and is skipped, not decayed over.
     span : float, optional
-        EWM span, >= 1; ``alpha = 2 / (span + 1)`` (default 60).
+        EWM span, > 1; ``alpha = 2 / (span + 1)`` (default 60).
     periods_per_year : float, optional
         Annualisation factor, > 0 (default 252).
     annualise : bool, optional
@@ -807,7 +817,7 @@ def ewm_volatility(
     Raises
     ------
     ValueError
-        If ``returns`` is not a numeric 1-D/2-D array, ``span`` < 1,
+        If ``returns`` is not a numeric 1-D/2-D array, ``span`` <= 1,
         ``periods_per_year`` <= 0 or ``min_periods`` is not an int >= 1.
     RuntimeError
         If ``backend="cupy"`` and cupy is not importable.
@@ -820,8 +830,9 @@ def ewm_volatility(
     """
     mod = _backend(backend)
     a, one_d = _as_panel(returns, "returns")
-    if not is_real(span) or not span >= 1:
-        raise ValueError(f"span must be a number >= 1, got {span!r}")
+    if not is_real(span) or not span > 1:
+        raise ValueError(f"span must be a number > 1 for an EWM volatility, got {span!r} "
+                         "(span 1 is alpha = 1: the bias-corrected std is undefined, all NaN)")
     ppy = _positive(periods_per_year, "periods_per_year")
     minp = math.ceil(span) if min_periods is None else _int(min_periods, "min_periods", 1)
     dt = _out_dtype(dtype)
@@ -847,7 +858,7 @@ def ex_ante_volatility(
     close : array_like, shape (T, N) or (T,)
         Positive prices; NaN marks a missing bar.
     span : int, optional
-        EWM span of daily simple returns, >= 1 (default 60).
+        EWM span of daily simple returns, >= 2 (default 60).
     periods_per_year : float, optional
         Annualisation factor, > 0 (default 252).
     dtype : {float64, float32}, optional
@@ -863,7 +874,7 @@ def ex_ante_volatility(
     Raises
     ------
     ValueError
-        If ``close`` is not a numeric 1-D/2-D array, ``span`` is not an int >= 1
+        If ``close`` is not a numeric 1-D/2-D array, ``span`` is not an int >= 2
         or ``periods_per_year`` is not a finite number > 0.
         Also if ``close`` holds a finite price <= 0 (the message names the first
         offending row and column; NaN, a missing bar, is allowed).
@@ -876,7 +887,7 @@ def ex_ante_volatility(
     """
     mod = _backend(backend)
     a, one_d = _as_panel(close, "close", positive=True)
-    span = _int(span, "span", 1)
+    span = _vol_span(span)
     ppy = _positive(periods_per_year, "periods_per_year")
     dt = _out_dtype(dtype)
     return _finish(mod.ex_ante_volatility(a, span, ppy), one_d, dt)
@@ -908,7 +919,7 @@ def normalised_returns(
     horizons : sequence of int, optional
         Return horizons ``k`` in bars, each >= 1 (default 1, 21, 63, 126, 252).
     span : int, optional
-        EWM span of the daily volatility, >= 1 (default 60).
+        EWM span of the daily volatility, >= 2 (default 60).
     dtype : {float64, float32}, optional
         Output dtype.
     backend : {"auto", "cpu", "cupy"}, optional
@@ -923,7 +934,7 @@ def normalised_returns(
     ------
     ValueError
         If ``close`` is not a numeric 1-D/2-D array, a horizon is not an int >= 1
-        or ``span`` is not an int >= 1.
+        or ``span`` is not an int >= 2.
         Also if ``close`` holds a finite price <= 0 (the message names the first
         offending row and column; NaN, a missing bar, is allowed).
     RuntimeError
@@ -936,7 +947,7 @@ def normalised_returns(
     mod = _backend(backend)
     a, one_d = _as_panel(close, "close", positive=True)
     hz = _horizons(horizons)
-    span = _int(span, "span", 1)
+    span = _vol_span(span)
     dt = _out_dtype(dtype)
     return _finish(mod.normalised_returns(a, hz, span), one_d, dt)
 
@@ -1087,7 +1098,7 @@ def deep_momentum_features(
     pairs : sequence of (int, int), optional
         MACD ``(short, long)`` pairs (default (8, 24), (16, 48), (32, 96)).
     span : int, optional
-        EWM span of the daily volatility used for normalisation (default 60).
+        EWM span of the daily volatility used for normalisation, >= 2 (default 60).
     dtype : {float64, float32}, optional
         Output dtype.
     backend : {"auto", "cpu", "cupy"}, optional
@@ -1118,7 +1129,7 @@ def deep_momentum_features(
     a, one_d = _as_panel(close, "close", positive=True)
     hz = _horizons(horizons)
     pr = _pairs(pairs)
-    span = _int(span, "span", 1)
+    span = _vol_span(span)
     dt = _out_dtype(dtype)
     out = mod.deep_momentum_features(a, hz, pr, span, 63, 252)
     names = [f"nret_{k}" for k in hz] + [f"macd_{s}_{lg}" for s, lg in pr]

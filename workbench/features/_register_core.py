@@ -42,7 +42,7 @@ def normalised_return(
     horizon : int, optional
         Return horizon ``k`` in valid bars, >= 1 (default 1).
     span : int, optional
-        EWM span of the daily (not annualised) volatility, >= 1 (default 60).
+        EWM span of the daily (not annualised) volatility, >= 2 (default 60).
     dtype : {float64, float32}, optional
         Output dtype.
     backend : {"auto", "cpu", "cupy"}, optional

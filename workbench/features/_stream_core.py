@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workbench.features._api import _int, _positive
+from workbench.features._api import _int, _positive, _vol_span
 from workbench.features._stream_base import StreamFeature
 
 __all__ = [
@@ -852,7 +852,7 @@ class ExAnteVolatilityStream(_Stream):
     _n_state = 7
 
     def __init__(self, n_symbols: int, span: int = 60, periods_per_year: float = 252):
-        self.span = _int(span, "span", 1)
+        self.span = _vol_span(span)
         self.periods_per_year = _positive(periods_per_year, "periods_per_year")
         self._alpha = 2.0 / (self.span + 1.0)
         self._scale = math.sqrt(self.periods_per_year)
@@ -873,7 +873,7 @@ class NormalisedReturnStream(_Stream):
 
     def __init__(self, n_symbols: int, horizon: int = 1, span: int = 60):
         self.horizon = _int(horizon, "horizon", 1)
-        self.span = _int(span, "span", 1)
+        self.span = _vol_span(span)
         self._alpha = 2.0 / (self.span + 1.0)
         super().__init__(n_symbols, horizon=self.horizon, span=self.span)
 
