@@ -20,6 +20,9 @@ def check_fit_attributes(model, dataset, max_records):
     assert model.n_features_in_ == 4
     assert model.feature_names_in_ == ("f0", "f1", "f2", "f3")
     assert model.training_window_ == (0, 400, 400, 500)
+    # the first and last training row's timestamps, for Ensemble's out-of-sample check
+    assert model.training_dates_ == (dataset.index[0].isoformat(),
+                                     dataset.index[399].isoformat())
     assert 1 <= len(model.history_) <= max_records
     assert {"epoch", "train_loss", "valid_sharpe", "seconds"} <= set(model.history_[0])
     assert model.best_epoch_ in [h["epoch"] for h in model.history_]
@@ -99,7 +102,7 @@ def check_registry_round_trip(model, dataset):
     x = np.nan_to_num(dataset.features[100:121].transpose(1, 0, 2))
     np.testing.assert_array_equal(restored.predict_sequences(x), model.predict_sequences(x))
     for attr in ("n_features_in_", "feature_names_in_", "best_epoch_", "best_valid_sharpe_",
-                 "training_window_"):
+                 "training_window_", "training_dates_"):
         assert getattr(restored, attr) == getattr(model, attr), attr
     assert restored.history_ == model.history_
     assert restored.get_params() == model.get_params()

@@ -1,3 +1,6 @@
+import copy
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -219,6 +222,28 @@ def test_ensemble_predictions_are_causal(dataset, fitted_lstm):
             out = ens.predict(pert)
             np.testing.assert_array_equal(out[: t + 1], base[: t + 1])
             assert not np.array_equal(out[t + 1 :], base[t + 1 :])
+
+
+def test_validation_rows_before_a_members_last_training_date_are_refused(dataset,
+                                                                          fitted_lstm):
+    # fitted_lstm trained on rows 0:400, so it read returns realised up to row 399's date:
+    # a decision at row 398 is scored on row 399's return, which it was trained on
+    members = {"lstm": fitted_lstm,
+               "sig": SignalMember(0, 1.0).fit(dataset, slice(0, 400), slice(400, 500))}
+    last = re.escape(dataset.index[399].isoformat())
+    with pytest.raises(ValueError, match=rf"member 'lstm'.*{last}.*in sample"):
+        Ensemble(members).fit(dataset, slice(398, 500))
+    with pytest.raises(ValueError, match="member 'lstm'"):
+        Ensemble(members, "stacking").fit(dataset, slice(0, 500))
+    Ensemble(members).fit(dataset, slice(399, 500))  # first return read: row 400's
+    # by date, not by row: the same rows of a dataset that starts 100 bars later are
+    # after the member's training window
+    later = _replace(dataset, index=dataset.index + 100 * dataset.index.freq)
+    Ensemble(members).fit(later, slice(300, 500))
+    # a member without recorded dates (a folder saved before they were kept) is not checked
+    old = copy.copy(fitted_lstm)
+    old.training_dates_ = ()
+    Ensemble({"lstm": old}).fit(dataset, slice(300, 500))
 
 
 def test_predict_sequences_combines_member_contexts(dataset, fitted_lstm):

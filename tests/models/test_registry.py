@@ -76,6 +76,7 @@ def test_lstm_round_trip_identical_predictions(lstm, saved_lstm, ds):
     assert loaded.best_valid_sharpe_ == lstm.best_valid_sharpe_
     assert loaded.history_ == lstm.history_
     assert loaded.training_window_ == lstm.training_window_
+    assert loaded.training_dates_ == lstm.training_dates_ != ()
     # the folder holds exactly the card and the weights: no pickle anywhere
     assert [p.name for p in _all_files(saved_lstm)] == ["card.json", "weights.safetensors"]
 

@@ -74,6 +74,11 @@ def _is_fitted(member: Any) -> bool:
     return hasattr(member, "n_features_in_") and hasattr(member, "feature_names_in_")
 
 
+def _utc_naive(ts: pd.Timestamp) -> pd.Timestamp:
+    """``ts`` as naive UTC (aware stamps converted, naive ones read as UTC)."""
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
 def _combined_sharpe_loss(pos: np.ndarray, dataset, valid: slice, *, target_vol: float,
                           cost_bps: float) -> Callable[[torch.Tensor], torch.Tensor]:
     """Sharpe loss of convex combinations of member positions, as a function of the weights.
@@ -298,7 +303,9 @@ class Ensemble:
             On a bad hyperparameter, an unfitted member (named), members disagreeing on
             features, a dataset whose feature names differ from the members', an empty
             or out-of-range ``valid``, a member returning non-finite positions on the
-            validation rows (named), or (stacking) fewer than two valid pairs.
+            validation rows (named), (stacking) fewer than two valid pairs, or ``valid``
+            starting before a member's last training date (``training_dates_``; the
+            member is named), which would learn the weights in sample.
         """
         self._validate_params()
         valid = self._check_dataset(dataset, valid)
@@ -316,7 +323,32 @@ class Ensemble:
         if start == stop:
             raise ValueError(f"valid must select rows within [0, {T}) with start < stop, "
                              f"got {valid!r}")
+        self._check_out_of_sample(dataset.index, start)
         return slice(start, stop)
+
+    def _check_out_of_sample(self, index: pd.DatetimeIndex, start: int) -> None:
+        """Refuse validation rows whose returns some member was trained on.
+
+        A member trained on rows up to timestamp ``d`` read the returns realised up to
+        ``d``; the decision at a validation row before ``d`` is scored on a return
+        realised at or before ``d``, so its weight would be learned in sample. Checked by
+        date (``training_dates_``) since a loaded member's rows may index another
+        dataset; members without recorded dates (folders saved before they were kept)
+        are not checked.
+        """
+        first = _utc_naive(index[start])
+        for name, m in self.members.items():
+            dates: tuple[str, ...] = tuple(getattr(m, "training_dates_", ()))
+            if len(dates) != 2:
+                continue
+            if first < _utc_naive(pd.Timestamp(dates[1])):
+                raise ValueError(
+                    f"validation rows start at {index[start]} (row {start}), before the end of "
+                    f"member {name!r}'s training window ({dates[0]} .. {dates[1]}): the "
+                    "ensemble weights would be learned in sample, on returns that member was "
+                    "trained on; fit the ensemble on rows from the members' last training date on "
+                    "(e.g. the members' validation block)"
+                )
 
     def _fit_positions(self, positions: Mapping[str, np.ndarray], dataset,
                        valid: slice) -> Ensemble:

@@ -27,7 +27,12 @@ from torch import nn
 
 from workbench._checks import is_finite_real
 from workbench.models._losses import LOSSES, captured_returns
-from workbench.models._params import EstimatorParams
+from workbench.models._params import (
+    EstimatorParams,
+    record_training_window,
+    restore_training_window,
+    training_window_meta,
+)
 
 __all__ = ["SequenceModel", "resolve_device", "pairwise_sharpe", "last_step", "check_param",
            "score_positions", "valid_rows"]
@@ -223,6 +228,8 @@ class SequenceModel(EstimatorParams):
         Feature names seen in ``fit``.
     training_window_ : tuple of int
         Rows ``(train_start, train_stop, valid_start, valid_stop)`` used by ``fit``.
+    training_dates_ : tuple of str
+        ISO 8601 timestamps of the first and last training row.
     """
 
     def __init__(
@@ -390,9 +397,7 @@ class SequenceModel(EstimatorParams):
             )
         self.n_features_in_ = feats.shape[-1]
         self.feature_names_in_ = tuple(dataset.feature_names)
-        self.training_window_ = (train.start, train.stop,
-                                 int(valid.start) if valid is not None else -1,
-                                 int(valid.stop) if valid is not None else -1)
+        record_training_window(self, dataset.index, train, valid)
         net = self._build_network(self.n_features_in_).to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
         loss_fn = LOSSES[self.loss]
@@ -544,7 +549,7 @@ class SequenceModel(EstimatorParams):
             "best_epoch_": int(self.best_epoch_),
             "best_valid_sharpe_": float(self.best_valid_sharpe_),
             "history_": [dict(h) for h in self.history_],
-            "training_window_": list(getattr(self, "training_window_", ())),
+            **training_window_meta(self),
         }
         return tensors, meta
 
@@ -569,7 +574,7 @@ class SequenceModel(EstimatorParams):
         model.best_epoch_ = int(meta["best_epoch_"])
         model.best_valid_sharpe_ = float(meta["best_valid_sharpe_"])
         model.history_ = [dict(h) for h in meta.get("history_", [])]
-        model.training_window_ = tuple(meta.get("training_window_", ()))
+        restore_training_window(model, meta)
         return model
 
     def predict_sequences(self, x: np.ndarray) -> np.ndarray:

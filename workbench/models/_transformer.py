@@ -385,7 +385,7 @@ cost_bps, target_vol, seed, device, progress
     network_ : MomentumTransformerNetwork
         Fitted network (best validation epoch), on CPU.
     history_, best_epoch_, best_valid_sharpe_, n_features_in_, feature_names_in_, \
-training_window_
+training_window_, training_dates_
         See :class:`~workbench.models.SequenceModel`.
 
     Raises

@@ -15,7 +15,12 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from workbench.models._params import EstimatorParams
+from workbench.models._params import (
+    EstimatorParams,
+    record_training_window,
+    restore_training_window,
+    training_window_meta,
+)
 
 __all__ = ["BoostedTreesModel"]
 
@@ -93,6 +98,8 @@ class BoostedTreesModel(EstimatorParams):
         Feature names seen in ``fit``.
     training_window_ : tuple of int
         Rows ``(train_start, train_stop, valid_start, valid_stop)`` (-1 without valid).
+    training_dates_ : tuple of str
+        ISO 8601 timestamps of the first and last training row.
     """
 
     def __init__(
@@ -235,9 +242,7 @@ class BoostedTreesModel(EstimatorParams):
             w = w / w.mean() if w.mean() > 0 else np.ones_like(w)
         self.n_features_in_ = F
         self.feature_names_in_ = tuple(dataset.feature_names)
-        self.training_window_ = (start, stop,
-                                 int(valid.start) if valid is not None else -1,
-                                 int(valid.stop) if valid is not None else -1)
+        record_training_window(self, dataset.index, slice(start, stop), valid)
         params = self._lgb_params()
         train_set = lgb.Dataset(X, label=y, weight=w, params=params,
                                 feature_name=[f"f{k}" for k in range(F)])
@@ -378,7 +383,7 @@ class BoostedTreesModel(EstimatorParams):
             "best_epoch_": int(self.best_epoch_),
             "best_valid_sharpe_": float(self.best_valid_sharpe_),
             "history_": [dict(h) for h in self.history_],
-            "training_window_": list(getattr(self, "training_window_", ())),
+            **training_window_meta(self),
             "booster": self.booster_.model_to_string(num_iteration=self.best_epoch_),
         }
         return {}, meta
@@ -409,5 +414,5 @@ class BoostedTreesModel(EstimatorParams):
         model.best_epoch_ = int(meta["best_epoch_"])
         model.best_valid_sharpe_ = float(meta["best_valid_sharpe_"])
         model.history_ = [dict(h) for h in meta.get("history_", [])]
-        model.training_window_ = tuple(meta.get("training_window_", ()))
+        restore_training_window(model, meta)
         return model

@@ -202,7 +202,7 @@ cost_bps, target_vol, seed, device, progress
     network_ : LinearNetwork
         Fitted network (best validation epoch), on CPU.
     history_, best_epoch_, best_valid_sharpe_, n_features_in_, feature_names_in_, \
-training_window_
+training_window_, training_dates_
         See :class:`~workbench.models.SequenceModel`.
     """
 
@@ -256,7 +256,7 @@ cost_bps, target_vol, seed, device, progress
     network_ : MLPNetwork
         Fitted network (best validation epoch), on CPU.
     history_, best_epoch_, best_valid_sharpe_, n_features_in_, feature_names_in_, \
-training_window_
+training_window_, training_dates_
         See :class:`~workbench.models.SequenceModel`.
 
     Raises
@@ -333,7 +333,7 @@ cost_bps, target_vol, seed, device, progress
     network_ : CNNNetwork
         Fitted network (best validation epoch), on CPU.
     history_, best_epoch_, best_valid_sharpe_, n_features_in_, feature_names_in_, \
-training_window_
+training_window_, training_dates_
         See :class:`~workbench.models.SequenceModel`.
 
     Raises
