@@ -647,3 +647,23 @@ def test_commit_with_unexpected_cash_writes_nothing(make_ledger):
     assert state(led) == before
     led.commit_bar(3, expect_cash=90.0)
     assert led.cursor() == 3
+
+
+def test_commit_after_another_writers_order_only_bar_writes_nothing(make_ledger):
+    # the second writer has placed an order but nothing has filled: cash is unchanged,
+    # so only the cursor tells that another writer committed
+    led = make_ledger(initial_cash=100.0)
+    led.commit_bar(1, new_orders=[Order("1-A", 1, "A", 1.0, 10.0)], expect_cash=100.0,
+                   expect_cursor=None)
+    other = make_ledger()
+    other.commit_bar(2, new_orders=[Order("2-A", 2, "A", 1.0, 10.0)], expect_cash=100.0,
+                     expect_cursor=1)
+    before = state(led)
+    with pytest.raises(LedgerError, match=r"has cursor 2, but this writer last committed or "
+                                          r"read 1: another writer"):
+        led.commit_bar(3, new_orders=[Order("3-A", 3, "A", 1.0, 10.0)], expect_cash=100.0,
+                       expect_cursor=1)
+    assert state(led) == before
+    assert "3-A" not in set(led.orders()["order_id"])
+    led.commit_bar(3, expect_cash=100.0, expect_cursor=2)
+    assert led.cursor() == 3

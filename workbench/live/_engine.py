@@ -535,7 +535,7 @@ class LiveEngine:
             # holds them, so a failed commit leaves no order the ledger does not know.
             t = time.perf_counter()
             self.ledger.commit_bar(ts, fills=fills, new_orders=new_orders, rejected=rejected,
-                                   expect_cash=cash_before)
+                                   expect_cash=cash_before, expect_cursor=self.cursor)
             self.cursor = ts
             lat.record("ledger", time.perf_counter() - t)
         if new_orders:

@@ -109,6 +109,16 @@ _PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _BARE_PASSWORD = re.compile(r"^([^:/@\s]*:)[^@\s]*@")
 
 
+class _Unset:
+    """Type of :data:`_UNSET`, the "not given" default where None is a valid value."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
 class LedgerError(ValueError):
     """A ledger URL that cannot be used, or a database whose tables do not fit the ledger."""
 
@@ -561,7 +571,8 @@ class Ledger:
     def commit_bar(self, ts: int, *, fills: Sequence[Fill] = (),
                    new_orders: Sequence[Order] = (),
                    rejected: Sequence[tuple[Order, Sequence[str]]] = (),
-                   expect_cash: float | None = None) -> None:
+                   expect_cash: float | None = None,
+                   expect_cursor: int | None | _Unset = _UNSET) -> None:
         """Store one bar's outcome in a single transaction and advance the cursor to ``ts``.
 
         In one transaction: ``new_orders`` are inserted as ``'open'`` and ``rejected``
@@ -588,6 +599,11 @@ class Ledger:
             (the live engine's own running cash). When given and the stored cash differs,
             another writer changed the account (e.g. a second engine on the same database
             and account, or a ``reset`` from another process) and nothing is written.
+        expect_cursor : int or None, optional
+            The cursor (ns, or None for an account with no bar yet) the caller last
+            committed or read. When given and the stored cursor differs, another writer
+            committed a bar (with or without fills: a second engine that has only placed
+            orders so far is caught here, before its first fill) and nothing is written.
 
         Raises
         ------
@@ -599,7 +615,8 @@ class Ledger:
             Elements that are not :class:`Fill` / :class:`Order` records.
         LedgerError
             The account row is gone (reset by another process without re-creating it), or
-            its cash is not ``expect_cash`` (the message gives both values).
+            its cash is not ``expect_cash`` or its cursor not ``expect_cursor`` (the
+            message gives both values).
         """
         ts = _int_ts("Ledger.commit_bar", "ts", ts)
         checked_fills = [_check_fill(f) for f in fills]
@@ -628,6 +645,14 @@ class Ledger:
                     "another writer changed the account (a second engine on the same "
                     "database and account, or a reset); nothing was written. Run one "
                     "engine per account (another account= or URL for a second one)")
+            if not isinstance(expect_cursor, _Unset) and cursor != expect_cursor:
+                raise LedgerError(
+                    f"Ledger.commit_bar: account {self.account!r} in {self.masked_url!r} "
+                    f"has cursor {cursor!r}, but this writer last committed or read "
+                    f"{expect_cursor!r}: another writer committed a bar to the account (a "
+                    "second engine on the same database and account, or a reset); nothing "
+                    "was written. Run one engine per account (another account= or URL for "
+                    "a second one)")
             if cursor is not None and ts < cursor:
                 raise ValueError(f"Ledger.commit_bar: ts={ts} is before the ledger cursor "
                                  f"{cursor} of account {self.account!r}; bars must be "
