@@ -99,6 +99,15 @@ def test_eurusd_hourly():
     assert (b.index.minute == 0).all()
     assert (b.index != b.index.normalize()).any()  # intraday
     assert 0.9 < np.nanmedian(b["close"]) < 1.5
+    # the docstring's reading of the naive stamps as UTC bar starts: each trading week opens
+    # at 5 pm New York (Sunday 21:00 UTC in summer, 22:00 in winter) and its last bar starts
+    # one hour before the next 5 pm close (Friday 20:00 / 21:00 UTC)
+    gap = np.flatnonzero(np.diff(b.index.asi8) > 3 * 3_600 * 10**9)
+    opens, lasts = b.index[gap + 1], b.index[gap]
+    assert set(opens.day_name()) <= {"Sunday", "Monday"} and set(opens.hour) == {21, 22}
+    assert set(lasts.day_name()) == {"Friday"} and set(lasts.hour) == {20, 21}
+    ny_open = opens.tz_convert("America/New_York")
+    assert (ny_open.hour == 17).all()
 
 
 def test_goog_backtesting():

@@ -282,6 +282,9 @@ def test_replay_start_end_bounds():
     bars = toy_bars()
     got = drain(ReplayFeed(bars, start="2020-01-02", end="2020-01-04", speed=float("inf")))
     assert [pd.Timestamp(b[0].ts, tz="UTC").day for b in got] == [2, 3, 4]
+    # a str bound beside a Timestamp (here the live app's kind of start) is fine
+    got = drain(ReplayFeed(bars, start=bars.index[1], end="2020-01-04", speed=float("inf")))
+    assert [pd.Timestamp(b[0].ts, tz="UTC").day for b in got] == [2, 3, 4]
     with pytest.raises(ValueError, match="no bars to replay"):
         ReplayFeed(bars, start="2021-01-01")
     with pytest.raises(ValueError, match="start is not a timestamp"):

@@ -47,7 +47,10 @@ def _utc_index(index: Any) -> pd.DatetimeIndex:
     return idx.tz_convert("UTC").as_unit("ns").rename("timestamp")
 
 
-def _utc_ts(x: Any) -> pd.Timestamp:
+def _bound(x: Any) -> Any:
+    """A slicing bound: a str as given (pandas partial-date slicing), else a UTC Timestamp."""
+    if isinstance(x, str):
+        return x
     ts = pd.Timestamp(x)
     return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
 
@@ -444,18 +447,20 @@ class Bars:
         Parameters
         ----------
         start, end : str, datetime-like or None
-            Inclusive bounds; naive values are read as UTC. A date string selects whole days
-            (``end="2010-12-31"`` keeps the hourly bars of that day).
+            Inclusive bounds, each read on its own (a string and a Timestamp, or strings in
+            different UTC offsets, can be mixed); naive values are read as UTC. A date string
+            selects whole days (``end="2010-12-31"`` keeps the hourly bars of that day).
 
         Returns
         -------
         Bars
             The slice, without timestamps where no symbol has a bar.
         """
-        s = _utc_ts(start) if start is not None and not isinstance(start, str) else start
-        e = _utc_ts(end) if end is not None and not isinstance(end, str) else end
-        sl = self._index.slice_indexer(s, e)
-        keep = np.flatnonzero(self.mask[sl].any(axis=1)) + (sl.start or 0)
+        # one bound per slice_locs call: pandas refuses a pair whose UTC offsets differ
+        # (a str bound is parsed at its own offset, a Timestamp bound is converted to UTC)
+        i0 = 0 if start is None else int(self._index.slice_locs(start=_bound(start))[0])
+        i1 = self.T if end is None else int(self._index.slice_locs(end=_bound(end))[1])
+        keep = np.flatnonzero(self.mask[i0 : max(i0, i1)].any(axis=1)) + i0
         data = {f: self._data[f][keep] for f in FIELDS}
         return Bars._trusted(self._index[keep], self._symbols, data, self._name, self._source)
 
@@ -512,7 +517,8 @@ class Bars:
         -------
         str
             SHA-256 hex digest of the index (int64 ns since epoch, UTC), the symbols and each
-            field's little-endian float64 bytes with every NaN replaced by one canonical NaN.
+            field's little-endian float64 bytes with every NaN replaced by one canonical NaN
+            and -0.0 by 0.0 (as :meth:`equals` compares them).
             The name and source are not hashed. Equal panels give equal hashes; any change of a
             value, timestamp or symbol changes it.
         """
@@ -523,7 +529,8 @@ class Bars:
             b = s.encode("utf-8")
             h.update(len(b).to_bytes(8, "little") + b)
         for f in FIELDS:
-            a = np.where(np.isnan(self._data[f]), np.nan, self._data[f]).astype("<f8")
+            # + 0.0 turns -0.0 into 0.0 and leaves every other value's bits as they are
+            a = (np.where(np.isnan(self._data[f]), np.nan, self._data[f]) + 0.0).astype("<f8")
             h.update(f.encode() + a.tobytes())
         return h.hexdigest()
 

@@ -224,6 +224,12 @@ def load_bokeh_stocks(symbols: Sequence[str] = _BOKEH_SYMBOLS) -> Bars:
     and dividends. Where the product leaves high below max(open, close) (or low above their
     min) by at most 1e-9 relative -- float rounding -- high (low) is set to that bound; larger
     violations are not fixed and raise.
+
+    The shipped adjusted close was computed after the data's end, so the levels are on a later
+    share basis: AAPL's 7:1 split of 2014 and the dividends paid up to the download are in
+    every factor (AAPL's last close is 56.14, the quoted close of 2013-03-01 was 430.47; GOOG's
+    factor is 0.5015 throughout). Returns are right; price levels, and volume in shares, are
+    not the ones quoted at the time.
     """
     if isinstance(symbols, str):
         symbols = (symbols,)
@@ -259,7 +265,11 @@ def load_eurusd_hourly() -> Bars:
 
     Notes
     -----
-    The source timestamps are naive; they are taken to be UTC. The CSV file is read directly
+    The source timestamps are naive; they are taken to be UTC, which the trading week bears
+    out: its first bar is Sunday 21:00 (22:00 in winter) and its last Friday 20:00 (21:00),
+    i.e. 5 pm New York. Each timestamp is the start of its hour: the bar stamped ``t`` holds
+    the prices of ``[t, t + 1h)``, so its close is known only at ``t + 1h`` (daily bars here
+    are stamped at midnight of their session date instead). The CSV file is read directly
     from the installed package so that ``backtesting`` (and with it bokeh) is not imported.
     """
     df = _backtesting_csv("EURUSD.csv")
@@ -340,7 +350,8 @@ def load_universe(name: str = "daily", start=None, end=None) -> Bars:
     Parameters
     ----------
     name : str, default "daily"
-        ``"daily"`` (SP500, NASDAQ, AAPL, GOOG, IBM, MSFT), ``"daily_indices"`` (SP500, NASDAQ),
+        ``"daily"`` (SP500, NASDAQ, AAPL, GOOG, IBM, MSFT: price indices, whose returns leave
+        out dividends, beside stocks adjusted for them), ``"daily_indices"`` (SP500, NASDAQ),
         ``"daily_stocks"`` (adjusted AAPL, GOOG, IBM, MSFT), ``"eurusd_hourly"`` (EURUSD),
         ``"btcusd_monthly"`` (BTCUSD, monthly bars) or ``"vix_wti"`` (VIX and WTI daily
         closes, close-only bars).
