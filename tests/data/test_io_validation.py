@@ -63,6 +63,7 @@ def test_good_file_reads(tmp_path):
 def test_rules_are_the_documented_strings():
     assert RULES == (
         "empty input",
+        "duplicate column",
         "missing column",
         "unparseable timestamp",
         "mixed time zones",
@@ -98,6 +99,24 @@ def test_missing_column(tmp_path):
     header = "timestamp,symbol,open,high,close,volume\n"
     lines = ["2020-01-02,AAPL,10,11,10.5,100"]
     expect(write(tmp_path, lines, header=header), "missing column", column="low")
+
+
+def test_columns_that_differ_only_in_case_are_a_duplicate(tmp_path):
+    # names are read case-insensitively, so 'Close' beside 'close' was one of them silently
+    # dropped; which one holds the data cannot be guessed
+    header = "timestamp,symbol,open,high,low,close,volume,Close\n"
+    lines = [line + ",99" for line in GOOD]
+    err = expect(write(tmp_path, lines, header=header), "duplicate column", column="Close")
+    assert "'close' and 'Close' name the same column" in str(err)
+    header = "timestamp,open/A,high/A,low/A,close/A,Close/A\n"
+    lines = ["2020-01-02,10,11,9,10.5,10.6"]
+    err = expect(write(tmp_path, lines, header=header, name="w.csv"), "duplicate column",
+                 column="Close/A", symbol="A")
+    # the symbol part keeps its case: 'A' and 'a' are two symbols
+    header = "timestamp,open/A,high/A,low/A,close/A,open/a,high/a,low/a,close/a\n"
+    b = read_csv(write(tmp_path, ["2020-01-02,10,11,9,10.5,1,2,1,1.5"], header=header,
+                       name="two.csv"))
+    assert b.symbols == ("A", "a") and b["close"].tolist() == [[10.5, 1.5]]
 
 
 def test_volume_optional_and_case_insensitive(tmp_path):
@@ -367,6 +386,21 @@ def test_empty_symbol_cell_is_still_an_error(tmp_path):
     p = write(tmp_path, with_row(4, "2020-01-03,,20.5,22,20,21,250"))
     err = expect(p, "non-finite value", column="symbol", row=4)
     assert "empty symbol" in str(err)
+
+
+@pytest.mark.parametrize("cell", ['""', '"  "'])
+def test_blank_symbol_cell_is_an_error_like_an_empty_one(tmp_path, cell):
+    # a quoted empty or all-space cell is a str, not NaN: it became a symbol named ''
+    p = write(tmp_path, with_row(4, f"2020-01-03,{cell},20.5,22,20,21,250"))
+    err = expect(p, "non-finite value", column="symbol", row=4)
+    assert "empty symbol" in str(err)
+
+
+@pytest.mark.parametrize("sym", ["", "   "])
+def test_bars_refuse_an_empty_symbol(sym):
+    b = make_bars()
+    with pytest.raises(ValueError, match="symbols must be non-empty str"):
+        Bars(b.index, ("A", sym, "C"), *(b[f] for f in b.FIELDS))
 
 
 def test_long_table_indexed_by_timestamp_and_symbol(tmp_path):

@@ -190,6 +190,34 @@ def test_invalid_level(tmp_path):
     assert e.row == r + 1
 
 
+def test_a_mistyped_deep_level_is_refused_before_allocating(tmp_path):
+    # level 1e9 for 9: the dense (T, N, k) book would be ~45 GiB for a 36-row table
+    df = long_table()
+    r = row_of(df, 1, "BBB", "ask", 2)
+    df.loc[r, "level"] = 1_000_000_000
+    p = write(df, tmp_path)
+    e = expect(p, "invalid level", source=p, symbol="BBB", ts_i=1, side="ask")
+    assert e.row == r + 1 and e.value == 1_000_000_000
+    assert "mistyped" in str(e) and "GiB" in str(e)
+    # a sparse but plausible depth still reads (levels 0..2 and 40: NaN in between)
+    df = long_table()
+    df.loc[row_of(df, 1, "BBB", "ask", 2), "level"] = 40
+    assert OrderBook.from_long(df).levels == 41
+
+
+def test_duplicate_column_and_blank_symbol(tmp_path):
+    df = long_table()
+    df["Price"] = df["price"]
+    e = expect(df, "duplicate column")
+    assert e.column == "Price" and "'price' and 'Price'" in str(e)
+    df = long_table().astype({"symbol": object})
+    df.loc[3, "symbol"] = " "
+    e = expect(df, "non-finite value")
+    assert e.row == 4 and "empty symbol" in str(e)
+    with pytest.raises(ValueError, match="symbols must be non-empty str"):
+        OrderBook(TS, ("AAA", ""), *arrays())
+
+
 def test_non_finite_value(tmp_path):
     df = long_table()
     r = row_of(df, 2, "AAA", "ask", 1)

@@ -79,7 +79,8 @@ class Bars:
     Raises
     ------
     ValueError
-        Shapes are not (T, N), the index is naive or has NaT, symbols are not unique strings.
+        Shapes are not (T, N), the index is naive or has NaT, symbols are not unique
+        non-empty strings.
     DataValidationError
         With ``validate=True``: a bar breaks the convention; always: the index is not strictly
         increasing (rules ``"duplicate timestamp"`` / ``"unsorted timestamps"``).
@@ -122,9 +123,9 @@ class Bars:
         if isinstance(symbols, str):
             raise ValueError("symbols must be a sequence of str, not a single str")
         syms = tuple(symbols)
-        bad = [s for s in syms if not isinstance(s, str)]
+        bad = [s for s in syms if not isinstance(s, str) or not s.strip()]
         if bad:
-            raise ValueError(f"symbols must be str, got {bad[:3]!r}")
+            raise ValueError(f"symbols must be non-empty str, got {bad[:3]!r}")
         if len(set(syms)) != len(syms):
             dups = sorted({s for s in syms if syms.count(s) > 1})
             raise ValueError(f"symbols must be unique, duplicated: {dups}")

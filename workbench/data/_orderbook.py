@@ -23,6 +23,7 @@ from ._bars import _timestamp_as_column, _utc_index
 from ._io import read_csv_table
 from ._validation import (
     DataValidationError,
+    _blank,
     _dup_rows,
     _empty,
     _lower_map,
@@ -50,6 +51,7 @@ SIDES = ("bid", "ask")
 #: Rule names, in the order in which they are checked.
 BOOK_RULES = (
     "empty input",
+    "duplicate column",
     "missing column",
     "unparseable timestamp",
     "mixed time zones",
@@ -257,7 +259,8 @@ class OrderBook:
     Raises
     ------
     ValueError
-        Shapes differ or are not 3-D, the index is naive or has NaT, symbols not unique str.
+        Shapes differ or are not 3-D, the index is naive or has NaT, symbols not unique
+        non-empty str.
     OrderBookValidationError
         With ``validate=True``: a non-finite or half-present level, a non-positive price, a
         negative size, levels out of order, a crossed book; always: an index that is not
@@ -279,8 +282,9 @@ class OrderBook:
         if isinstance(symbols, str):
             raise ValueError("symbols must be a sequence of str, not a single str")
         syms = tuple(symbols)
-        if any(not isinstance(s, str) for s in syms):
-            raise ValueError(f"symbols must be str, got {syms[:3]!r}")
+        bad = [s for s in syms if not isinstance(s, str) or not s.strip()]
+        if bad:
+            raise ValueError(f"symbols must be non-empty str, got {bad[:3]!r}")
         if len(set(syms)) != len(syms):
             raise ValueError(f"symbols must be unique, got {syms!r}")
         data = {}
@@ -445,7 +449,7 @@ class OrderBook:
 
 def _parse_long_book(df: pd.DataFrame, *, source: str, tz: str):
     _empty(df, source)
-    cols = _lower_map(df.columns)
+    cols = _lower_map(df.columns, source, OrderBookValidationError)
     for req in LONG_COLUMNS:
         if req not in cols:
             raise OrderBookValidationError(
@@ -460,7 +464,7 @@ def _parse_long_book(df: pd.DataFrame, *, source: str, tz: str):
     size = to_float(df[cols["size"]], source=source, column=cname["size"])
 
     sym_raw = df[cols["symbol"]].reset_index(drop=True)
-    sym_null = sym_raw.isna().to_numpy()
+    sym_null = _blank(sym_raw)
     if sym_null.any():
         r = int(np.argmax(sym_null))
         raise OrderBookValidationError(
@@ -495,6 +499,19 @@ def _parse_long_book(df: pd.DataFrame, *, source: str, tz: str):
                                   value=None if np.isnan(lv) else lv,
                                   detail="level must be an int >= 0 (0 = best)"))
     lvl = level.astype(np.int64)
+    # levels are dense: k = max(level) + 1 per side and snapshot, so one mistyped level
+    # (1e9 for 9) would allocate (T, N, k) arrays far beyond the table's own size
+    n_snap = len(np.unique(ts)) * len(symbols)
+    r_max = int(np.argmax(lvl))
+    if n_snap * (int(lvl[r_max]) + 1) > max(10_000_000, 64 * len(lvl)):
+        gib = 6 * 8 * n_snap * (int(lvl[r_max]) + 1) / 2**30
+        raise OrderBookValidationError(
+            "invalid level", **at(r_max, column=cname["level"], side=SIDES[side_code[r_max]],
+                                  value=int(lvl[r_max]),
+                                  detail=f"levels are 0-based depth positions; level "
+                                         f"{int(lvl[r_max])} would make a dense book of "
+                                         f"{int(lvl[r_max]) + 1} levels for {len(lvl)} rows "
+                                         f"({gib:.3g} GiB); is it mistyped?"))
 
     def row_err(rule: str, col: str, r: int, value: Any = None, detail: str | None = None):
         return OrderBookValidationError(

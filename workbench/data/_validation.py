@@ -23,6 +23,7 @@ PRICE_FIELDS = ("open", "high", "low", "close")
 #: Rule names, in the order in which they are checked.
 RULES = (
     "empty input",
+    "duplicate column",
     "missing column",
     "unparseable timestamp",
     "mixed time zones",
@@ -521,7 +522,7 @@ def parse_long(
         symbol in row order.
     """
     _empty(df, source)
-    cols = _lower_map(df.columns)
+    cols = _lower_map(df.columns, source)
     for req in ("timestamp", "symbol", *PRICE_FIELDS):
         if req not in cols:
             raise DataValidationError(
@@ -543,7 +544,7 @@ def parse_long(
         else:
             names.append(f)
     sym_raw = df[cols["symbol"]].reset_index(drop=True)
-    sym_null = sym_raw.isna().to_numpy()
+    sym_null = _blank(sym_raw)
     if sym_null.any():
         r = int(np.argmax(sym_null))
         raise DataValidationError(
@@ -599,11 +600,28 @@ def parse_long(
     return out_index, symbols, data
 
 
-def _lower_map(columns: pd.Index) -> dict[str, Any]:
+def _lower_map(columns: pd.Index, source: str,
+               error: type[DataValidationError] = DataValidationError) -> dict[str, Any]:
+    """Column names read case- and space-insensitively -> the column as given.
+
+    Raises ``error("duplicate column")`` when two columns read the same (e.g. ``Close``
+    and ``close``): which one holds the data cannot be guessed.
+    """
     out: dict[str, Any] = {}
     for c in columns:
-        out.setdefault(str(c).strip().lower(), c)
+        key = str(c).strip().lower()
+        if key in out:
+            raise error("duplicate column", source=source, column=str(c),
+                        detail=f"{str(out[key])!r} and {str(c)!r} name the same column "
+                               "(names are read case-insensitively); keep one")
+        out[key] = c
     return out
+
+
+def _blank(symbols: pd.Series) -> np.ndarray:
+    """(n,) bool: a missing symbol or one that is empty or only spaces."""
+    text = symbols.astype("str").str.strip()
+    return (symbols.isna() | (text == "")).to_numpy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -643,7 +661,8 @@ def parse_wide(
         First violated rule; duplicate / unsorted timestamps are judged on the timestamp column.
     """
     _empty(df, source)
-    cols = _lower_map(df.columns)
+    # '<field>/<symbol>' columns are matched below (their symbol part keeps its case)
+    cols = _lower_map(pd.Index([c for c in df.columns if "/" not in str(c)]), source)
     if "timestamp" not in cols:
         raise DataValidationError(
             "missing column",
@@ -662,7 +681,10 @@ def parse_wide(
         if field not in FIELDS or not sym:
             continue
         if (field, sym) in table:
-            continue
+            raise DataValidationError(
+                "duplicate column", source=source, column=name, symbol=sym,
+                detail=f"{str(table[(field, sym)])!r} and {name!r} name the same column "
+                       "(fields are read case-insensitively); keep one")
         table[(field, sym)] = c
         if sym not in symbols:
             symbols.append(sym)
