@@ -529,6 +529,29 @@ def test_alpaca_bars_arrive_batched_by_timestamp(alpaca_env, native):
 
 
 @pytest.mark.timeout(60)
+def test_alpaca_a_timestamps_bars_arriving_apart_stay_one_batch(alpaca_env):
+    # Alpaca pushes a minute's bars one message per symbol, spread over up to about a
+    # second: a straggler must join its timestamp's batch (a batch of its own is rejected
+    # by the live engine as 'late'), while a complete batch is handed out at once
+    with serve(MESSAGES[:1]) as srv, AlpacaFeed(["AAPL", "MSFT"], url=srv.url) as feed:
+        assert feed.next_batch(timeout=0.4) is None  # MSFT's bar for T0 has not come yet
+        srv.send(MESSAGES[1:2])
+        got = take(feed, 1, timeout=5)
+        srv.send(MESSAGES[2:])
+        t0 = time.monotonic()
+        got += take(feed, 1, timeout=5)
+        complete_after = time.monotonic() - t0
+    assert [[(b.symbol, b.ts) for b in batch] for batch in got] == [
+        [("AAPL", ns(T0)), ("MSFT", ns(T0))], [("AAPL", ns(T1)), ("MSFT", ns(T1))]]
+    assert complete_after < 0.9  # not held for flush_after_s (1 s): every symbol had a bar
+    # a symbol with no bar in the minute: the batch goes out after flush_after_s of silence
+    with serve(MESSAGES[:1]) as srv, AlpacaFeed(["AAPL", "MSFT"], url=srv.url,
+                                                flush_after_s=0.2) as feed:
+        got = take(feed, 1, timeout=5)
+    assert [(b.symbol, b.ts) for b in got[0]] == [("AAPL", ns(T0))]
+
+
+@pytest.mark.timeout(60)
 def test_alpaca_malformed_messages_become_malformed(alpaca_env):
     bad_close = {**bar_message("AAPL", T0, 1.0, 2.0, 0.5, 1.5, 10)}
     del bad_close["c"]

@@ -807,9 +807,14 @@ class AlpacaFeed(Feed):
     key_env : (str, str), default ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY")
         Names of the environment variables holding the API key id and secret, read at
         :meth:`start`. The values are never logged, shown in ``repr`` or stored on the feed.
-    flush_after_s : float, default 0.05
-        A batch is handed out when a bar with another timestamp arrives or after this many
-        seconds without a message.
+    flush_after_s : float, default 1.0
+        A batch (the bars of one timestamp) is handed out as soon as every subscribed
+        symbol has a bar in it, when a bar with another timestamp arrives, or after this
+        many seconds without a message (a symbol with no trade in the minute sends no bar).
+        Alpaca pushes a minute's bars one message per symbol, spread over up to about a
+        second after the minute; a bar that comes after its timestamp's batch was handed
+        out is a batch of its own, which the live engine rejects as ``late``, so this is
+        the wait for stragglers, not a delay on complete batches.
 
     Raises
     ------
@@ -844,7 +849,7 @@ class AlpacaFeed(Feed):
         feed: str = "iex",
         url: str | None = None,
         key_env: tuple[str, str] = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY"),
-        flush_after_s: float = 0.05,
+        flush_after_s: float = 1.0,
     ) -> None:
         if isinstance(symbols, str):
             raise ValueError(
@@ -886,6 +891,7 @@ class AlpacaFeed(Feed):
         # batch being assembled (touched only on the stream's event-loop thread)
         self._pending: list[Bar | Malformed] = []
         self._pending_ts: int | None = None
+        self._pending_symbols: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ properties
@@ -1054,15 +1060,22 @@ class AlpacaFeed(Feed):
             if self._pending_ts is not None and item.ts != self._pending_ts:
                 self._flush()
             self._pending_ts = item.ts
+            self._pending_symbols.add(item.symbol)
         self._pending.append(item)
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        self._flush_handle = asyncio.get_running_loop().call_later(self._flush_after_s, self._flush)
+            self._flush_handle = None
+        if self._pending_symbols.issuperset(self._symbols):  # every symbol has its bar
+            self._flush()
+        else:
+            self._flush_handle = asyncio.get_running_loop().call_later(
+                self._flush_after_s, self._flush)
 
     def _flush(self) -> None:
         if not self._pending:
             return
         batch, self._pending, self._pending_ts = self._pending, [], None
+        self._pending_symbols = set()
         with self._cond:
             if self._state == _RUNNING:
                 self._ready.append(batch)
