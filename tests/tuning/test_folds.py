@@ -36,6 +36,7 @@ def test_folds_are_purged_and_never_reach_the_test_period(n_folds, embargo, frac
 def test_default_holds_out_the_last_fifth_and_tz_naive_start():
     idx = _index(1000)
     assert resolve_test_start(idx) == 800
+    assert resolve_test_start(idx, holdout_fraction=1e-17) == 999  # a test row is left
     assert resolve_test_start(idx, "2000-01-10") == 5
     folds = tuning_folds(idx)
     assert folds[-1].valid.stop + 1 == 800

@@ -1,5 +1,6 @@
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 
 from tests.models.conftest import synthetic_dataset
@@ -148,3 +149,70 @@ def test_fold_k_starts_at_the_same_step_in_every_trial_when_epochs_are_searched(
     # 2-epoch trial reported fold 1 at steps 2-3, beside the 4-epoch trial's fold 0
     assert short == {0: 0.5, 1: 1.0, 4: 0.5, 5: 1.0}
     assert long_ == {0: 0.5, 1: 1.0, 2: 1.5, 3: 2.0, 4: 0.5, 5: 1.0, 6: 1.5, 7: 2.0}
+
+
+def _reference_sharpe(close, sigma, nxt, blocks, lookback, cost_bps, target_vol=0.15):
+    """From scratch: TSMOM sign(p_t / p_{t-k} - 1) on each asset's own bars, vol-targeted
+    returns net of c * target_vol * |X_t/sigma_t - X_{t-1}/sigma_{t-1}| (each block starts
+    flat; the book is held over an asset's missing bars), averaged over the assets with a
+    bar, concatenated over the blocks; Sharpe = mean / std(ddof=1) * sqrt(252)."""
+    T, N = close.shape
+    X = np.full((T, N), np.nan)
+    for j in range(N):
+        rows = np.flatnonzero(np.isfinite(close[:, j]))
+        c = close[rows, j]
+        X[rows[lookback:], j] = np.sign(c[lookback:] / c[:-lookback] - 1.0)
+    out = []
+    for b in blocks:
+        prev = np.zeros(N)
+        for t in range(b.start, b.stop):
+            present = np.isfinite(sigma[t]) & (sigma[t] > 0)
+            total, any_ret = 0.0, False
+            for j in np.flatnonzero(present):
+                x = X[t, j] if np.isfinite(X[t, j]) else 0.0
+                s = x / sigma[t, j]
+                cost = cost_bps * 1e-4 * target_vol * abs(s - prev[j])
+                prev[j] = s
+                if np.isfinite(nxt[t, j]):
+                    total += target_vol * s * nxt[t, j] - cost
+                    any_ret = True
+            if any_ret:
+                out.append(total / present.sum())
+    r = np.asarray(out)
+    return r.mean() / r.std(ddof=1) * np.sqrt(252.0), len(r)
+
+
+def test_tsmom_objective_matches_a_from_scratch_walk_forward_on_bundled_data():
+    from workbench.data import load_universe
+    from workbench.models import MomentumDataset
+    from workbench.tuning import TSMOMStrategy
+
+    bars = load_universe("daily", start="2004-01-01", end="2010-12-31")
+    ds = MomentumDataset.from_bars(bars)
+    folds = tuning_folds(ds.index, test_start="2009-06-01", n_folds=3, embargo=1)
+    idx = ds.index
+    # the real calendar: blocks tile, one embargo bar before each block and the test start
+    test_row = int(idx.searchsorted(pd.Timestamp("2009-06-01", tz="UTC")))
+    assert folds[-1].valid.stop + 1 == test_row and idx[test_row] == pd.Timestamp(
+        "2009-06-01", tz="UTC")
+    for k, f in enumerate(folds):
+        assert f.train.stop == f.valid.start - 1
+        assert idx[f.train.stop - 1] < f.valid_start and f.valid_end < idx[test_row]
+        if k:
+            assert f.valid.start == folds[k - 1].valid.stop
+    obj = WalkForwardObjective(TSMOMStrategy, parse_space({"lookback": (21, 252)}), ds, folds,
+                               cost_bps=7.0)
+    close = np.asarray(bars["close"], dtype=float)
+    for lookback in (63, 252):
+        study = optuna.create_study(direction="maximize")
+        study.enqueue_trial({"lookback": lookback})
+        study.optimize(obj, n_trials=1)
+        (trial,) = study.trials
+        ref, n_days = _reference_sharpe(close, ds.sigma, ds.next_returns,
+                                        [f.valid for f in folds], lookback, 7.0)
+        assert trial.value == pytest.approx(ref, rel=1e-10, abs=1e-12)
+        assert trial.user_attrs["metrics"]["n_days"] == n_days
+        for f, got in zip(folds, trial.user_attrs["fold_sharpe"]):
+            want, _ = _reference_sharpe(close, ds.sigma, ds.next_returns, [f.valid], lookback,
+                                        7.0)
+            assert got == pytest.approx(want, rel=1e-10, abs=1e-12)

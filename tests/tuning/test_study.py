@@ -148,6 +148,10 @@ def test_a_different_task_under_the_same_name_is_refused_and_nothing_is_lost(dat
     ("postgresql://u:secret@127.0.0.1:1/db", StorageError,
      r"cannot open storage 'postgresql\+psycopg2://u:\*\*\*@127.0.0.1:1/db'"),
     ("", StorageError, "must be a URL"),
+    ("sqlite:///", StorageError, r"names no file: use sqlite:///path"),  # not in memory
+    ("sqlite:////tmp", StorageError, "names a folder"),
+    ("journal:", StorageError, "names a folder"),  # was an IsADirectoryError
+    ("journal:///tmp", StorageError, "names a folder"),
     (42, StorageError, "must be a URL"),
 ])
 def test_bad_storage_urls_give_clear_errors(url, exc, match):
@@ -327,3 +331,162 @@ def test_a_study_stored_without_a_test_start_still_rebuilds_its_folds(tmp_path):
     objective, folds = _objective_from_task(task)
     rows = len(objective.dataset.index)
     assert len(folds) == 3 and folds[-1].valid.stop == rows - 2
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite-without-heartbeat"])
+def test_resume_after_a_killed_kernel_without_heartbeats(tmp_path, kind):
+    """The killed trial stays RUNNING in a storage without heartbeats; resuming must not hang.
+
+    Before: the loop waited for ever on the dead kernel's RUNNING trial (3 complete + 1
+    running = n_trials), and no retry could ever come.
+    """
+    url = (str(tmp_path / "studies.log") if kind == "journal"
+           else f"sqlite:///{tmp_path}/studies.db")
+    script = (
+        "import sys\n"
+        "from tests.models.conftest import synthetic_dataset\n"
+        "from tests.tuning.fakes import CraftedModel\n"
+        "from workbench.tuning import tune\n"
+        "res = tune(CraftedModel, {'quality': (-1.0, 1.0)}, data=synthetic_dataset(T=500, N=2),\n"
+        "           n_trials=4, n_folds=2, fixed={'epochs': 4}, pruner='none', refit=False,\n"
+        "           progress=False, storage=sys.argv[1], study_name='k',\n"
+        "           heartbeat_interval=None)\n"
+        "print('complete', (res.trials.state == 'COMPLETE').sum())\n"
+    )
+    env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run([sys.executable, "-c", script, url], cwd=ROOT, timeout=120,
+                            env={**env, "CRAFTED_DIE_AT_FIT": "7"}, capture_output=True,
+                            text=True)
+    assert killed.returncode == -9, killed.stderr  # SIGKILL in the 7th fit = 4th trial
+    study = load_study("k", url, heartbeat_interval=None)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3 + ["RUNNING"]
+    dead_params = study.trials[3].params
+    resumed = subprocess.run([sys.executable, "-c", script, url], cwd=ROOT, timeout=120,
+                             env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "complete 4" in resumed.stdout
+    assert "trial 3: its worker" in resumed.stderr and "is gone" in resumed.stderr
+    t = trials_table(load_study("k", url, heartbeat_interval=None))
+    assert t.state.tolist() == ["COMPLETE"] * 3 + ["FAIL", "COMPLETE"]
+    retry = t[t.retry_of == 3]  # re-run with the dead trial's parameters
+    assert len(retry) == 1 and retry.params_quality.item() == dead_params["quality"]
+
+
+def test_orphaned_trials_are_only_those_of_dead_processes_of_this_host(tmp_path):
+    import socket
+    import time
+
+    from workbench.tuning._study import _fail_orphaned_trials, _process_alive
+
+    # a zombie (killed, not reaped yet) is dead; a live process is alive, unless it started
+    # after the trial did (its pid was reused)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.5)
+        assert _process_alive(child.pid)
+        assert _process_alive(child.pid, since=time.time())
+        if Path("/proc/stat").exists():
+            assert not _process_alive(child.pid, since=time.time() - 3600)
+        child.kill()
+        time.sleep(0.3)
+        if Path(f"/proc/{child.pid}/stat").exists():  # still a zombie: not reaped
+            assert not _process_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not _process_alive(child.pid)
+    assert _process_alive(os.getpid())
+    assert _process_alive(os.getpid(), since=time.time())  # a trial of this process
+    if Path("/proc/stat").exists():  # a trial of an earlier process that had this pid
+        assert not _process_alive(os.getpid(), since=time.time() - 10 * 86400)
+
+    study = optuna.create_study(storage=resolve_storage(str(tmp_path / "s.log")))
+    host = socket.gethostname()
+    for worker in (f"{host}:{child.pid}", f"{host}:{os.getpid()}", f"other-host:{child.pid}",
+                   None):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        if worker is not None:
+            trial.set_user_attr("worker", worker)
+    assert _fail_orphaned_trials(study) == [0]
+    states = [t.state.name for t in study.trials]
+    assert states == ["FAIL", "RUNNING", "RUNNING", "RUNNING", "WAITING"]
+    retry = study.trials[4]
+    assert retry.params == study.trials[0].params
+    assert "worker" not in retry.user_attrs  # its new worker stamps it
+    assert retry.system_attrs["failed_trial"] == 0
+    assert _fail_orphaned_trials(study) == []  # once only
+    # a storage with heartbeats is left to optuna's fail_stale_trials
+    hb = optuna.create_study(storage=resolve_storage(f"sqlite:///{tmp_path}/h.db",
+                                                     heartbeat_interval=60))
+    with pytest.warns(UserWarning, match="Heartbeat"):  # ask() outside optimize
+        hb.ask().set_user_attr("worker", f"{host}:{child.pid}")
+    assert _fail_orphaned_trials(hb) == []
+
+
+def test_load_study_never_creates_a_storage_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    for url, path in ((f"sqlite:///{tmp_path}/typo.db", tmp_path / "typo.db"),
+                      (str(tmp_path / "typo.log"), tmp_path / "typo.log"),
+                      (None, tmp_path / "data" / "tuning" / "studies.db")):
+        with pytest.raises(StorageError, match="does not exist"):
+            load_study("s", url)
+        assert not path.exists()
+
+
+def test_pareto_ties_in_the_first_objective_list_the_earliest_trial_first():
+    from workbench.tuning import pareto_front
+
+    rng = np.random.default_rng(0)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    for _ in range(80):  # many ties in the first objective, trade-offs in the others
+        a = rng.normal()
+        study.tell(study.ask(), [float(rng.integers(0, 3)), a, -a])
+    front = pareto_front(study)
+    assert len(front) > 20
+    assert front.value_0.is_monotonic_decreasing
+    for _, group in front.groupby("value_0"):  # before: arbitrary (unstable sort)
+        assert group.number.is_monotonic_increasing
+
+
+def test_conditional_ranges_are_accepted_and_invalid_draws_pruned(data_dir):
+    from workbench.tuning import MACDStrategy, validate_space
+    from workbench.tuning._spaces import parse_space
+
+    # short in (2, 40) and long in (10, 60) overlap: short=40 is valid beside long=60
+    validate_space(parse_space({"short": (2, 40), "long": (10, 60)}), MACDStrategy)
+    with pytest.raises(ValueError, match=r"'short'.*rejects the value 40 \(nor beside any "
+                                         r"bound of the other searched parameters \['long'\]"):
+        validate_space(parse_space({"short": (2, 40), "long": (25, 30)}), MACDStrategy)
+    space = {"short": (2, 40), "long": (10, 60)}
+    kw = dict(data=DAILY, objectives=("sharpe", "turnover"), study_name="macd")
+    study = create_study(MACDStrategy, space, n_trials=2, **kw)
+    study.enqueue_trial({"short": 30, "long": 20})
+    study.enqueue_trial({"short": 8, "long": 24})
+    res = tune(MACDStrategy, space, n_trials=2, refit=False, progress=False, **kw)
+    rejected = [t for t in res.study.trials if t.params == {"short": 30, "long": 20}]
+    assert len(rejected) == 1 and rejected[0].state.name == "PRUNED"
+    assert "short must be < long" in rejected[0].user_attrs["rejected"]
+    assert (res.trials.state == "COMPLETE").sum() == 2  # the run goes on
+
+
+def test_a_non_finite_objective_fails_the_trial_with_its_reason(data_dir, monkeypatch):
+    from workbench.tuning import _objective, optimize_until
+
+    real = _objective.validation_metrics
+
+    def inf_sharpe(*args, **kwargs):
+        return {**real(*args, **kwargs), "sharpe": float("inf")}
+
+    monkeypatch.setattr(_objective, "validation_metrics", inf_sharpe)
+    res_ds = synthetic_dataset(T=500, N=2)
+    from workbench.tuning import WalkForwardObjective, parse_space, tuning_folds
+
+    obj = WalkForwardObjective(CraftedModel, parse_space({"quality": (-1.0, 1.0)}), res_ds,
+                               tuning_folds(res_ds.index, n_folds=2), fixed={"epochs": 2})
+    study = optuna.create_study(direction="maximize")
+    with pytest.raises(RuntimeError, match=r"trial 1: non-finite objective sharpe=inf on "
+                                           r"\d+ validation days"):
+        optimize_until(study, obj, 3, max_consecutive_failures=2)
+    # before: COMPLETE with +inf, Optuna's best trial, yet dropped from the Pareto table
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]

@@ -65,7 +65,8 @@ def resolve_test_start(index: pd.DatetimeIndex, test_start=None,
         if not (is_real(holdout_fraction) and 0.0 < float(holdout_fraction) < 1.0):
             raise ValueError(f"holdout_fraction must be a number in (0, 1), got "
                              f"{holdout_fraction!r}")
-        return int(len(index) * (1.0 - float(holdout_fraction)))
+        # at least one test row, however small the fraction (1 - 1e-17 rounds to 1.0)
+        return min(int(len(index) * (1.0 - float(holdout_fraction))), len(index) - 1)
     try:
         ts = pd.Timestamp(test_start)
     except (TypeError, ValueError) as exc:

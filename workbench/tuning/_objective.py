@@ -150,6 +150,13 @@ class WalkForwardObjective:
     its own direction (its pruner would stop the trials with the *highest* Sharpe), and
     Optuna cannot prune multi-objective trials, so nothing is reported then.
 
+    A sampled combination the estimator rejects (its constructor or ``_validate_params``
+    raises ValueError/TypeError, e.g. MACD ``short >= long`` when both are searched over
+    overlapping ranges) is pruned before any fit, with the reason in the ``rejected``
+    user attribute: TPE then learns to avoid that region, where a FAIL would tell it
+    nothing and would count towards ``optimize_until``'s consecutive failures. Errors
+    during ``fit`` (a diverged loss) still fail the trial.
+
     Parameters
     ----------
     model_factory : callable
@@ -170,7 +177,10 @@ class WalkForwardObjective:
     Notes
     -----
     Each trial records ``worker`` (``host:pid``), ``metrics`` (all of
-    :func:`validation_metrics`) and ``fold_sharpe`` (per fold) as user attributes.
+    :func:`validation_metrics`) and ``fold_sharpe`` (per fold) as user attributes. A
+    trial whose objective value is not finite (NaN: a flat book; +-inf: validation
+    returns without spread) is returned as NaN, so Optuna records it as FAIL, with the
+    reason in its ``fail_reason`` user attribute.
     """
 
     def __init__(self, model_factory: Callable[..., Any], space: Mapping[str, Any], dataset,
@@ -189,6 +199,26 @@ class WalkForwardObjective:
     def build(self, params: Mapping[str, Any]) -> Any:
         """A fresh estimator for ``params`` (plus the fixed arguments)."""
         return self.model_factory(**self.fixed, **params)
+
+    def _build_for(self, trial, params: Mapping[str, Any]) -> Any:
+        """:meth:`build` and the estimator's parameter check; a rejection prunes the trial.
+
+        Raises
+        ------
+        optuna.TrialPruned
+            If the constructor or the estimator's ``_validate_params`` raises ValueError or
+            TypeError (a combination outside a conditional range, e.g. ``short >= long``);
+            the reason is kept in the trial's ``rejected`` user attribute.
+        """
+        import optuna
+
+        from ._spaces import check_params
+
+        try:
+            return check_params(self.build(params))
+        except (TypeError, ValueError) as exc:
+            trial.set_user_attr("rejected", str(exc))
+            raise optuna.TrialPruned(f"the model rejects {dict(params)}: {exc}") from exc
 
     def _stride(self, params: Mapping[str, Any]) -> int:
         """Steps per fold shared by every trial: the most any point of the space takes."""
@@ -227,7 +257,7 @@ class WalkForwardObjective:
         fold_sharpe = []
         stride = self._stride(params) if prunable else 1
         for k, fold in enumerate(self.folds):
-            model = self.build(params)
+            model = self._build_for(trial, params)
             spf = min(_steps_per_fold(model), stride)
             calls = [0]
 
@@ -255,6 +285,16 @@ class WalkForwardObjective:
         trial.set_user_attr("metrics", {k: _jsonable(v) for k, v in metrics.items()})
         trial.set_user_attr("fold_sharpe", [_jsonable(v) for v in fold_sharpe])
         values = tuple(float(metrics[name]) for name in self.objectives)
+        bad = [f"{name}={v}" for name, v in zip(self.objectives, values)
+               if not math.isfinite(v)]
+        if bad:
+            # NaN (a flat book: 0/0) and +-inf (returns without spread, Sortino without a
+            # losing day) rank nothing: FAIL the trial (Optuna fails NaN values), rather
+            # than complete it with an inf that Optuna's best_trial would pick and the
+            # Pareto table drops
+            trial.set_user_attr("fail_reason", f"non-finite objective {', '.join(bad)} on "
+                                               f"{metrics['n_days']} validation days")
+            values = tuple(v if math.isfinite(v) else float("nan") for v in values)
         return values[0] if single else values
 
 

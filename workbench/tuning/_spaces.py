@@ -147,7 +147,11 @@ def validate_space(space: Mapping[str, Any], model_factory: Callable[..., Any],
     Builds ``model_factory(**fixed, name=value)`` for each bound (and each categorical
     choice) of every parameter and runs the estimator's own parameter check (the zoo's
     ``_validate_params``, otherwise the one in fit), so a range the model rejects fails
-    before any trial.
+    before any trial. A bound rejected beside the defaults of the other parameters is
+    accepted when the model takes it beside some bound of another searched parameter
+    (conditional ranges, e.g. MACD ``short`` in (2, 30) and ``long`` in (20, 200) with
+    ``short < long``); trials that draw a combination the model rejects are pruned (see
+    :class:`workbench.tuning.WalkForwardObjective`).
 
     Parameters
     ----------
@@ -162,29 +166,60 @@ def validate_space(space: Mapping[str, Any], model_factory: Callable[..., Any],
     ------
     ValueError
         If a name is also in ``fixed``, the model does not take a parameter of that name
-        (the message lists the names it takes), or the model rejects a bound (the message
-        names the parameter, the bound and the model's own error).
+        (the message lists the names it takes), or the model rejects a bound beside every
+        bound of the other searched parameters (the message names the parameter, the bound
+        and the model's own error).
     """
     fixed = dict(fixed or {})
     overlap = sorted(set(space) & set(fixed))
     if overlap:
         raise ValueError(f"parameters {overlap} are both searched and fixed; pick one")
     valid_names = _param_names(model_factory)
-    for name, dist in space.items():
+    for name in space:
         if valid_names is not None and name not in valid_names:
             raise ValueError(
                 f"search space names {name!r}, which {_label(model_factory)} does not take; "
                 f"its parameters are {sorted(valid_names)}"
             )
+    for name, dist in space.items():
+        others = [o for o in space if o != name]
+        partners = [(o, v) for o in others for v in _bounds(space[o])]
         for value in _bounds(dist):
-            try:
-                model = model_factory(**fixed, **{name: value})
-                check = getattr(model, "_validate_params", None)
-                if callable(check):  # the zoo validates in fit (scikit-learn convention)
-                    check()
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"search space for {name!r}: {_label(model_factory)} rejects "
-                                 f"the value {value!r}: {exc}") from exc
+            exc = _rejection(model_factory, fixed, {name: value})
+            if exc is None:
+                continue
+            # a bound valid only beside another searched value (short < long of a MACD
+            # pair searched over overlapping ranges) is a conditional range, not an error:
+            # the trials that draw an invalid combination are pruned (WalkForwardObjective)
+            if any(_rejection(model_factory, fixed, {name: value, o: v}) is None
+                   for o, v in partners):
+                continue
+            also = (f" (nor beside any bound of the other searched parameters {others})"
+                    if others else "")
+            raise ValueError(f"search space for {name!r}: {_label(model_factory)} rejects "
+                             f"the value {value!r}{also}: {exc}") from exc
+
+
+def _rejection(factory: Callable[..., Any], fixed: Mapping[str, Any],
+               params: Mapping[str, Any]) -> Exception | None:
+    """The error of building and checking ``factory(**fixed, **params)``, or None."""
+    try:
+        check_params(factory(**fixed, **params))
+    except (TypeError, ValueError) as exc:
+        return exc
+    return None
+
+
+def check_params(model: Any) -> Any:
+    """Run an estimator's own parameter check (the zoo's ``_validate_params``); returns it.
+
+    The zoo validates in ``fit`` (scikit-learn convention), so a bad combination would
+    otherwise surface only once training starts.
+    """
+    check = getattr(model, "_validate_params", None)
+    if callable(check):
+        check()
+    return model
 
 
 def _label(factory: Any) -> str:

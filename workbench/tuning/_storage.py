@@ -91,10 +91,10 @@ def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEA
     Raises
     ------
     StorageError
-        On an unknown scheme, a SQLite or journal path whose folder does not exist (or,
-        with ``create=False``, whose file does not exist), or a database that cannot be
-        reached; the message shows the URL with its password masked and the driver's
-        reason.
+        On an unknown scheme, a SQLite or journal path that is empty or a folder, whose
+        folder does not exist (or, with ``create=False``, whose file does not exist), or
+        a database that cannot be reached; the message shows the URL with its password
+        masked and the driver's reason.
     """
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -113,6 +113,9 @@ def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEA
         raise StorageError(f"backend must be 'journal' or 'rdb', got {backend!r}")
     journal = _journal_path(storage)
     if journal is not None:
+        if not str(journal).strip() or journal.is_dir():
+            raise StorageError(f"journal storage {storage!r} names a folder, not a file: "
+                               "give the journal file, e.g. journal:///path/studies.log")
         if not create and not journal.is_file():
             raise StorageError(f"journal storage {storage!r} does not exist (no file "
                                f"{journal})")
@@ -136,6 +139,16 @@ def resolve_storage(storage: Any = None, *, heartbeat_interval: int | None = HEA
         storage = _default_pg_driver(storage)
     if dialect == "sqlite":
         path = storage.split("///", 1)[1].split("?", 1)[0] if "///" in storage else ""
+        if not path and "///" in storage:
+            # SQLAlchemy reads sqlite:/// as an in-memory database: a study stored there
+            # vanishes with the process, which an empty path (a missing variable) never
+            # asked for
+            raise StorageError(f"SQLite storage {storage!r} names no file: use "
+                               "sqlite:///path/studies.db (or sqlite:///:memory: for a "
+                               "throwaway in-memory study)")
+        if path and path != ":memory:" and Path(path).is_dir():
+            raise StorageError(f"SQLite storage {storage!r} names a folder, not a file: "
+                               f"{path}")
         if not create and path and path != ":memory:" and not Path(path).is_file():
             raise StorageError(f"SQLite storage {mask_url(storage)!r} does not exist (no file "
                                f"{path})")

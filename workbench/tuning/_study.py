@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -229,6 +230,137 @@ def _task_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[st
 
 
 # -- the optimisation loop --------------------------------------------------------------
+def _worker_id() -> str:
+    """``host:pid`` of this process, the ``worker`` user attribute of its trials."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _boot_time() -> float | None:
+    try:
+        with open("/proc/stat") as fh:
+            for line in fh:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _process_alive(pid: int, since: float | None = None) -> bool:
+    """Whether process ``pid`` of this host still runs the trial started at ``since``.
+
+    False when no such process exists, when it is a zombie (killed, not yet reaped by its
+    parent), or (where ``/proc`` tells start times) when the process holding that id
+    started after ``since`` (epoch seconds), i.e. the id was reused by a later process.
+    True when it cannot be told (the trial may be alive: never failed by mistake). This
+    process itself counts as dead for a trial started before it (a restarted container
+    whose process got the same id).
+    """
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, another user's
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            text = fh.read()
+    except OSError:  # no /proc (macOS) or it ended just now: the kill probe decides
+        return True
+    fields = text[text.rfind(")") + 2:].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return False
+    boot = _boot_time()
+    if since is not None and boot is not None and len(fields) > 19:
+        try:
+            started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        except (ValueError, OSError):
+            return True
+        if started > since + 2.0:  # (start times are rounded to clock ticks / seconds)
+            return False
+    return True
+
+
+def _fail_orphaned_trials(study, max_retry: int | None = MAX_RETRY) -> list[int]:
+    """Fail (and queue retries of) RUNNING trials whose worker process on this host died.
+
+    For storages without heartbeats (a journal file, or SQLite opened with
+    ``heartbeat_interval=None``), where :func:`optuna.storages.fail_stale_trials` does
+    nothing: a killed kernel's trial would stay RUNNING for ever, and a study resumed to
+    the same ``n_trials`` would wait on it for ever. A trial is orphaned when its
+    ``worker`` attribute names this host and a process that no longer runs (see
+    :func:`_process_alive`); trials of other hosts, or without that attribute, are left
+    alone. Each orphan is set to FAIL and re-queued (WAITING) with the same parameters,
+    at most ``max_retry`` times, as ``RetryHeartbeatStaleTrialCallback`` re-queues a trial
+    whose heartbeat went stale (so ``trials_table``'s ``retry_of`` names it).
+
+    Returns
+    -------
+    list of int
+        Numbers of the trials failed here.
+    """
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    if is_heartbeat_enabled(storage):
+        return []  # fail_stale_trials covers every host
+    host = socket.gethostname()
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        if not isinstance(worker, str):
+            continue
+        where, _, pid = worker.rpartition(":")
+        if where != host or not pid.isdigit():
+            continue
+        since = t.datetime_start.timestamp() if t.datetime_start is not None else None
+        if _process_alive(int(pid), since):
+            continue
+        try:
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                failed.append(t)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed it first
+            continue
+    if not failed:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retried = {n for t in study.get_trials(deepcopy=False)
+                   for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+    for t in failed:
+        log.warning("trial %d: its worker %s is gone (this storage has no heartbeats); "
+                    "set it to FAIL", t.number, t.user_attrs.get("worker"))
+        frozen = storage.get_trial(t._trial_id)
+        if frozen.state != TrialState.FAIL or t.number in retried:
+            continue
+        # as RetryHeartbeatStaleTrialCallback, without the dead worker's ``worker``
+        # attribute: the retry must not look orphaned before its new worker stamps it
+        history = [*frozen.system_attrs.get("retry_history", []), frozen.number]
+        if max_retry is not None and max_retry < len(history):
+            continue
+        system_attrs = {**frozen.system_attrs, "retry_history": history,
+                        "failed_trial": frozen.system_attrs.get("failed_trial",
+                                                                frozen.number)}
+        study.add_trial(optuna.trial.create_trial(
+            state=TrialState.WAITING, params=frozen.params,
+            distributions=frozen.distributions,
+            user_attrs={k: v for k, v in frozen.user_attrs.items() if k != "worker"},
+            system_attrs=system_attrs))
+        log.warning("trial %d: queued a retry with the same parameters", t.number)
+    return [t.number for t in failed]
+
+
+def _heartbeats(study) -> bool:
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return bool(is_heartbeat_enabled(study._storage))
+
+
 def _counts(study) -> dict[str, int]:
     out = {"COMPLETE": 0, "RUNNING": 0, "WAITING": 0, "PRUNED": 0, "FAIL": 0}
     for t in study.get_trials(deepcopy=False):
@@ -238,12 +370,17 @@ def _counts(study) -> dict[str, int]:
 
 def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
                    timeout: float | None = None, callbacks: Sequence[Callable] = (),
-                   poll_s: float = 1.0, max_consecutive_failures: int = 5) -> dict[str, int]:
+                   poll_s: float = 1.0, max_consecutive_failures: int = 5,
+                   max_retry: int | None = MAX_RETRY) -> dict[str, int]:
     """Run trials until the study holds ``n_trials`` COMPLETE trials (shared by all workers).
 
     Any number of processes may run this loop on one study. Before each trial a worker
     fails heartbeat-stale trials (their retry is queued as WAITING by the storage's
-    callback, see :func:`workbench.tuning.resolve_storage`); it starts a new trial only
+    callback, see :func:`workbench.tuning.resolve_storage`). In a storage without
+    heartbeats (a journal file, or SQLite opened with ``heartbeat_interval=None``) it
+    instead fails the RUNNING trials whose worker was a process of this host that is gone
+    (a killed kernel) and queues their retries the same way; RUNNING trials of other
+    hosts cannot be judged there and are waited for. It starts a new trial only
     while ``complete + running < n_trials`` or a retry is waiting, and otherwise waits for
     the running trials, because one of them may still die and need its retry. A trial
     that starts when enough earlier trials are already complete or running (a race
@@ -268,6 +405,9 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
         A trial whose objective raises an exception or returns NaN is recorded as FAIL
         and the loop goes on (a KeyboardInterrupt still stops it); raise after this many
         failed trials in a row in this process.
+    max_retry : int or None, default 3
+        Retries of a trial whose dead worker is found without heartbeats (see above;
+        with heartbeats the storage's callback decides).
 
     Returns
     -------
@@ -297,6 +437,8 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
 
     def gated(trial):
         error[0] = None
+        # first: a RUNNING trial without heartbeats is judged alive by its worker's pid
+        trial.set_user_attr("worker", _worker_id())
         ahead = 0
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
                                                           TrialState.RUNNING)):
@@ -318,14 +460,19 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
         if frozen.state == TrialState.FAIL:
             failures[0] += 1
             last_error[0] = error[0]
+            why = frozen.user_attrs.get("fail_reason")
             last_reason[0] = (f"trial {frozen.number}: {error[0]!r}" if error[0] is not None
+                              else f"trial {frozen.number}: {why}" if why
                               else f"trial {frozen.number} returned no finite value(s)")
         elif frozen.state == TrialState.COMPLETE:
             failures[0] = 0
 
+    warned = False
     while True:
         fail_stale_trials(study)
         c = _counts(study)
+        if c["RUNNING"] and _fail_orphaned_trials(study, max_retry):
+            c = _counts(study)
         if c["COMPLETE"] >= n_trials:
             break
         if deadline is not None and time.monotonic() >= deadline:
@@ -334,6 +481,13 @@ def optimize_until(study, objective: Callable[[Any], Any], n_trials: int, *,
             raise RuntimeError(f"{failures[0]} trials in a row failed in this worker; last "
                                f"reason: {last_reason[0]}") from last_error[0]
         if c["WAITING"] == 0 and c["COMPLETE"] + c["RUNNING"] >= n_trials:
+            if not warned and not _heartbeats(study):
+                warned = True
+                log.warning(
+                    "study %r: waiting for %d RUNNING trial(s) to reach %d complete ones; "
+                    "this storage has no heartbeats, so a trial whose worker on another "
+                    "host died stays RUNNING (use PostgreSQL, or SQLite with heartbeats, "
+                    "for many machines)", study.study_name, c["RUNNING"], n_trials)
             time.sleep(poll_s)  # the running trials may still fail and need a retry
             continue
         study.optimize(gated, n_trials=1, callbacks=[watch, *callbacks], catch=(Exception,))
@@ -349,7 +503,7 @@ def _open_storage(storage: Any, heartbeat_interval, grace_period, max_retry,
 
 def load_study(study_name: str, storage: Any = None, *, heartbeat_interval: int | None =
                HEARTBEAT_INTERVAL, grace_period: int | None = GRACE_PERIOD,
-               max_retry: int = MAX_RETRY, create: bool = True):
+               max_retry: int = MAX_RETRY, create: bool = False):
     """Load an existing study by name.
 
     Parameters
@@ -359,9 +513,10 @@ def load_study(study_name: str, storage: Any = None, *, heartbeat_interval: int 
         See :func:`workbench.tuning.resolve_storage` (None: the SQLite default).
     heartbeat_interval, grace_period, max_retry
         Heartbeat settings of this process's storage connection.
-    create : bool, default True
+    create : bool, default False
         False: a SQLite or journal file that does not exist is a :class:`StorageError`
-        rather than created empty (read-only use, e.g. ``workbench tune show``).
+        (a mistyped path leaves no empty database behind; loading from a new file could
+        never find the study anyway). True creates it empty first, as ``tune`` does.
 
     Returns
     -------
@@ -370,7 +525,8 @@ def load_study(study_name: str, storage: Any = None, *, heartbeat_interval: int 
     Raises
     ------
     StorageError
-        If the storage cannot be opened, or (``create=False``) its file does not exist.
+        If the storage cannot be opened, or (``create=False``, the default) its file does
+        not exist.
     ValueError
         If no study of that name exists there (the existing names are listed).
     """
@@ -573,7 +729,7 @@ def tune(
         replaced; anything else there is never overwritten (``FileExistsError``).
     choose : int, optional
         Trial number to re-fit; default the best trial, or for several objectives the
-        Pareto trial with the best first objective.
+        Pareto trial with the best first objective (the earliest trial among ties).
     callbacks : sequence of callable
         Optuna ``callback(study, frozen_trial)`` after each trial.
     progress : bool, default True
@@ -620,7 +776,7 @@ def tune(
         bar_cb = [tick]
     try:
         optimize_until(study, objective, n_trials, timeout=timeout,
-                       callbacks=[*bar_cb, *callbacks])
+                       callbacks=[*bar_cb, *callbacks], max_retry=max_retry)
     finally:
         if bar is not None:
             bar.close()
@@ -833,7 +989,8 @@ def run_worker(study_name: str, storage: Any, n_trials: int | None = None, *,
                                              if task.get("pruner") != "custom" else "median",
                                              single))
     target = int(n_trials if n_trials is not None else task.get("n_trials", 1))
-    return optimize_until(study, objective, target, timeout=timeout, callbacks=callbacks)
+    return optimize_until(study, objective, target, timeout=timeout, callbacks=callbacks,
+                          max_retry=max_retry)
 
 
 def refit_trial(study, number: int | None = None, *, dataset=None, save_to=None,

@@ -136,8 +136,8 @@ def pareto_front(study) -> pd.DataFrame:
     pandas.DataFrame
         The rows of :func:`trials_table` for the completed trials that no other completed
         trial dominates (recomputed here from the stored values, not trusted from the
-        sampler), sorted by the first objective, best first. For a single-objective study:
-        the best trial(s).
+        sampler), sorted by the first objective, best first, and by trial number among
+        equal first objectives. For a single-objective study: the best trial(s).
     """
     from optuna.study import StudyDirection
     from optuna.trial import TrialState
@@ -153,4 +153,8 @@ def pareto_front(study) -> pd.DataFrame:
     if table.empty:
         return table.reset_index(drop=True)
     front = table[is_non_dominated(values, maximize)]
-    return front.sort_values(names[0], ascending=not maximize[0]).reset_index(drop=True)
+    # ties in the first objective (3+ objectives, or duplicates): the earliest trial
+    # first, so the default choice of tune/refit_trial is reproducible (and matches
+    # Optuna's best_trial for one objective)
+    return front.sort_values([names[0], "number"], ascending=[not maximize[0], True],
+                             kind="mergesort").reset_index(drop=True)
