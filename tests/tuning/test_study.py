@@ -490,3 +490,24 @@ def test_a_non_finite_objective_fails_the_trial_with_its_reason(data_dir, monkey
         optimize_until(study, obj, 3, max_consecutive_failures=2)
     # before: COMPLETE with +inf, Optuna's best trial, yet dropped from the Pareto table
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+
+
+def test_the_studys_costs_and_vol_target_reach_a_model_that_takes_them(data_dir):
+    # the zoo stops early on its own validation Sharpe: with the study's cost_bps it sees
+    # the net Sharpe the trial is ranked by (its default, 0 bps, would pick epochs by the
+    # gross one), unless the caller fixes or searches the argument
+    ds = synthetic_dataset(T=500, N=2)
+    kw = dict(data=ds, n_trials=1, n_folds=2, progress=False, cost_bps=7.0, target_vol=0.1)
+    res = tune(LinearModel, {"lr": (1e-3, 1e-2)}, fixed={"epochs": 1}, **kw)
+    assert res.model.cost_bps == 7.0 and res.model.target_vol == 0.1
+    fixed = res.study.user_attrs["workbench_task"]["fixed"]
+    assert fixed["cost_bps"] == 7.0 and fixed["target_vol"] == 0.1
+    res = tune(LinearModel, {"lr": (1e-3, 1e-2)}, fixed={"epochs": 1, "cost_bps": 2.0},
+               study_name="own-cost", **kw)
+    assert res.model.cost_bps == 2.0 and res.model.target_vol == 0.1
+    res = tune(LinearModel, {"cost_bps": (0.0, 3.0)}, fixed={"epochs": 1},
+               study_name="searched-cost", refit=False, **kw)
+    assert "cost_bps" not in res.study.user_attrs["workbench_task"]["fixed"]
+    # a model without the arguments (a baseline strategy) is given none
+    res = tune(TSMOMStrategy, {"lookback": (21, 252)}, study_name="tsmom", refit=False, **kw)
+    assert "cost_bps" not in (res.study.user_attrs["workbench_task"]["fixed"] or {})

@@ -556,6 +556,12 @@ def _prepare(model_factory, space, *, data, objectives, n_trials, storage, study
     if "progress" not in fixed and _takes(model_factory, "progress"):
         fixed["progress"] = False
     parsed = parse_space(default_space(model_factory) if space is None else space)
+    # a model that stops early on its own validation Sharpe scores it with the study's
+    # costs and vol target, so early stopping and the pruner see the Sharpe the trial is
+    # ranked by (net of costs), not the gross one
+    for key, value in (("cost_bps", cost_bps), ("target_vol", target_vol)):
+        if key not in fixed and key not in parsed and _takes(model_factory, key):
+            fixed[key] = float(value)
     validate_space(parsed, model_factory, fixed)
     pruner_obj = _pruner(pruner, single)
     dataset, spec = _data_spec(data)
@@ -717,7 +723,9 @@ def tune(
         Seconds after which no new trial starts.
     target_vol, cost_bps : float
         Sizing (annualised vol target) and costs (bps of vol-scaled turnover) of the
-        validation metrics.
+        validation metrics. Also given to a model that takes them (the zoo's early
+        stopping and the per-epoch Sharpe the pruner sees are then net of the same costs)
+        unless ``fixed`` or the space names them.
     refit : bool, default True
         Re-fit the chosen trial on the last fold's training rows (every pre-test row before
         the last validation block and its embargo; early stopping on that validation
