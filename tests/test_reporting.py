@@ -61,6 +61,7 @@ def test_report_html_has_comparison_table_and_is_offline(quick_run):
     assert 'id="risk-table"' in html
     ref = re.search(r'<table[^>]*id="reference-table".*?</table>', html, flags=re.S)
     assert ref and "Lim et al. 2019" in ref.group(0) and "2.910" in ref.group(0)
+    assert "published" in ref.group(0) and "not reported" in ref.group(0)
     assert 'id="provenance-table"' in html
     for key in ("git commit", "data hash (sha256)", "parameter seed", "version torch"):
         assert key in html
@@ -68,6 +69,74 @@ def test_report_html_has_comparison_table_and_is_offline(quick_run):
     # Self-contained: every image inline, no script or stylesheet fetched from the network.
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 5
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", html)
+
+
+def _html_table(html: str, table_id: str):
+    """A ``DataFrame.to_html`` table of the report, back as a frame of floats.
+
+    Indexed by its row labels (``(cost, strategy)`` for the comparison table, whose cost
+    cells span rows); the header is the first header row.
+    """
+    import html as htmllib
+
+    import pandas as pd
+
+    table = re.search(rf'<table[^>]*id="{table_id}".*?</table>', html, flags=re.S)
+    assert table, f"{table_id} missing from report.html"
+
+    def cells(tr: str) -> list[tuple[str, str]]:
+        return [(tag, htmllib.unescape(re.sub(r"<[^>]+>", "", c)).strip())
+                for tag, c in re.findall(r"<(t[hd])[^>]*>(.*?)</t[hd]>", tr, flags=re.S)]
+
+    head, body = table.group(0).split("</thead>")
+    columns = [c for _, c in cells(re.findall(r"<tr.*?</tr>", head, flags=re.S)[0]) if c]
+    index, rows, outer = [], [], None
+    for tr in re.findall(r"<tr.*?</tr>", body, flags=re.S):
+        labels = [c for tag, c in cells(tr) if tag == "th"]
+        if len(labels) == 2:  # first row of a cost level (its cell spans the rows)
+            outer = labels[0]
+        index.append(labels[-1] if outer is None else (outer, labels[-1]))
+        rows.append([float(c) for tag, c in cells(tr) if tag == "td"])
+    return pd.DataFrame(rows, index=index if outer is None else pd.MultiIndex.from_tuples(
+        index), columns=columns)
+
+
+@pytest.mark.slow
+def test_report_tables_name_their_units_and_agree_with_the_results(quick_run):
+    """Headers said "annual return", "max drawdown", "turnover" with fractions (0.131) beside
+    a "% positive" in percent (56.4) and no unit anywhere; the risk table gave the same
+    drawdown as a fraction again."""
+    import numpy as np
+    import pandas as pd
+
+    _, run = quick_run
+    html = (run / "report.html").read_text()
+    shown = _html_table(html, "comparison-table")
+    assert list(shown.columns) == [
+        "annual return (CAGR, %)", "annual vol (%)", "Sharpe (annualised)",
+        "Sortino (annualised)", "max drawdown (%)", "Calmar", "% positive days",
+        "turnover (x equity / yr)", "mean gross (x equity)"]
+    csv = pd.read_csv(run / "comparison.csv")  # machine-readable: fractions
+    first = csv.iloc[0]
+    row = shown.iloc[0]
+    assert row["annual return (CAGR, %)"] == pytest.approx(100 * first["annual return"], abs=0.01)
+    assert row["max drawdown (%)"] == pytest.approx(100 * first["max drawdown"], abs=0.01)
+    assert row["% positive days"] == pytest.approx(first["% positive"], abs=0.1)
+    # Calmar = CAGR / |max drawdown|, on the table as shown
+    calmar = shown["annual return (CAGR, %)"] / shown["max drawdown (%)"].abs()
+    np.testing.assert_allclose(shown["Calmar"], calmar, atol=0.01 + 0.01 * calmar.abs().max())
+    # returns.parquet reproduces the Sharpe column
+    rets = pd.read_parquet(run / "returns.parquet")
+    r = rets[f"{first['cost (bps)']:g}|{first['strategy']}"]
+    assert row["Sharpe (annualised)"] == pytest.approx(
+        r.mean() / r.std() * np.sqrt(252), abs=1e-3)
+    risk_tbl = _html_table(html, "risk-table")
+    assert "max drawdown (%)" in risk_tbl and "max time under water (trading days)" in risk_tbl
+    np.testing.assert_allclose(risk_tbl["max drawdown (%)"].to_numpy(),
+                               shown.loc["0"]["max drawdown (%)"].to_numpy(), atol=0.01)
+    text = re.sub(r"<style.*?</style>|<img[^>]*>", "", html, flags=re.S)
+    assert not re.search(r"\bnan\b", text, flags=re.I)  # no NaN cell
+    assert "Warning" not in text and "Traceback" not in text  # no stray warning
 
 
 @pytest.mark.slow
@@ -160,3 +229,18 @@ def test_report_kernel_talks_over_local_sockets_not_tcp(tmp_path):
     run = reporting.run_report({}, template=tpl, output_root=tmp_path / "out")
     done = nbformat.read(str(run / "research.ipynb"), as_version=4)
     assert done.cells[1].outputs[0]["text"].strip() == "transport ipc"
+
+
+def test_index_keeps_the_dirty_mark_and_names_default_parameters(tmp_path):
+    """The commit cell cut the value to 19 characters: a run from a modified tree
+    (``<sha>+dirty``) was listed like a clean one. An empty parameter set read ``{}``."""
+    for name, commit, params in (("20260102-030405", "a" * 40 + "+dirty", {}),
+                                 ("20260102-030406", "b" * 40, {"epochs": 2})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps(
+            {"run": name, "status": "ok", "git_commit": commit, "parameters": params}))
+    index = reporting.write_index(tmp_path).read_text()
+    assert f'title="{"a" * 40}+dirty"' in index and f"{'a' * 12}+dirty</code>" in index
+    assert f">{'b' * 12}</code>" in index and f">{'b' * 13}" not in index
+    assert "defaults" in index and "{}" not in index
+    assert "white-space:nowrap" in index

@@ -261,20 +261,27 @@ def write_index(output_root: str | Path | None = None) -> Path:
     for r in list_runs(root):
         name = html.escape(r["run"])
         link = f'<a href="{name}/report.html">report</a>' if r["has_html"] else "-"
-        params = html.escape(json.dumps(r.get("parameters", {}), default=str))
+        given = r.get("parameters") or {}
+        params = (html.escape(json.dumps(given, default=str)) if given
+                  else "(defaults)")
+        commit = str(r.get("git_commit", ""))
+        sha, plus, mark = commit.partition("+")  # keep "+dirty": a modified tree
+        short = sha[:12] + plus + mark
         rows.append(
-            f"<tr><td>{name}</td><td>{html.escape(str(r.get('created', '')))}</td>"
+            f"<tr><td class='nw'>{name}</td>"
+            f"<td class='nw'>{html.escape(str(r.get('created', '')))}</td>"
             f"<td class='{html.escape(str(r.get('status')))}'>{html.escape(str(r.get('status')))}"
             f"</td><td>{r.get('execute_seconds', '')}</td><td>{link}</td>"
             f'<td><a href="{name}/research.ipynb">notebook</a></td>'
-            f"<td><code>{html.escape(str(r.get('git_commit', '')))[:19]}</code></td>"
+            f'<td class="nw"><code title="{html.escape(commit)}">{html.escape(short)}</code></td>'
             f"<td><code>{params}</code></td></tr>"
         )
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Research report runs</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}"
-        ".failed{color:#b00;font-weight:bold}.ok{color:#070}</style></head><body>"
+        ".failed{color:#b00;font-weight:bold}.ok{color:#070}.nw{white-space:nowrap}"
+        "</style></head><body>"
         "<h1>Research report runs</h1><table><thead><tr><th>run</th><th>created (UTC)</th>"
         "<th>status</th><th>seconds</th><th>HTML</th><th>notebook</th><th>commit</th>"
         "<th>parameters</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"

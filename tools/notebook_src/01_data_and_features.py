@@ -39,7 +39,8 @@ bars.gaps().head()
 # %%
 close = bars.to_wide("close")
 (close / close.bfill().iloc[0]).hvplot.line(logy=True, title="Close rebased to 1 (log scale)",
-                                            height=350, responsive=True)
+                                            height=350, responsive=True,
+                                            value_label="close (rebased)", group_label="symbol")
 
 # %% [markdown]
 # ## Your own data
@@ -79,11 +80,15 @@ ind = pd.DataFrame({
     "rsi_14": ft.rsi(px, 14)[:, j], "macd": line[:, j], "macd_signal": signal[:, j],
     "macd_hist": hist[:, j],
 }, index=bars.index).iloc[-500:]
+# each chart its own value dimension: charts of a layout that share one share its axis
+# (price in the thousands would flatten the MACD lines)
 price = ind.hvplot.line(y=["close", "bb_upper", "bb_middle", "bb_lower"], height=280,
-                        responsive=True, title=f"{sym} with Bollinger (20, 2)")
+                        responsive=True, title=f"{sym} with Bollinger (20, 2)",
+                        value_label="price", group_label="series")
 rsi_plot = ind.hvplot.line(y="rsi_14", height=160, responsive=True, title="RSI 14")
 macd_plot = ind.hvplot.line(y=["macd", "macd_signal"], height=180, responsive=True,
-                            title="MACD (12, 26, 9)")
+                            title="MACD (12, 26, 9)", value_label="MACD",
+                            group_label="series")
 (price + rsi_plot + macd_plot).cols(1)
 
 # %% [markdown]
@@ -101,7 +106,8 @@ block.hvplot.line(y=["macd_8_24", "macd_16_48", "macd_32_96"], height=250, respo
 
 # %%
 pd.DataFrame(sigma, index=bars.index, columns=bars.symbols).hvplot.line(
-    height=250, responsive=True, title="Ex-ante volatility (annualised)")
+    height=250, responsive=True, title="Ex-ante volatility (EWM std, span 60, annualised)",
+    value_label="annualised vol", group_label="symbol")
 
 # %%
 corr = block.dropna().corr()

@@ -56,6 +56,9 @@ wf.history.hvplot.line(x="epoch", y="valid_sharpe", by="fold", height=280, respo
 
 # %% [markdown]
 # ## Out-of-sample comparison
+# Daily returns annualised over 252 days: annual return (geometric), annual vol and max
+# drawdown are fractions (0.10 = 10 %), `% positive` is in percent, turnover is traded
+# notional per year in multiples of equity, `mean gross` the average gross exposure.
 
 # %%
 close = bars["close"]
@@ -73,8 +76,12 @@ cmp.table
 r0 = cmp.returns_at(0.0).fillna(0.0)
 equity = (1 + r0).cumprod()
 dd = pd.DataFrame({c: risk.drawdown_series(r0[c].to_numpy()) for c in r0}, index=r0.index)
-(equity.hvplot.line(height=300, responsive=True, title="Equity, 0 bps")
- + dd.hvplot.line(height=220, responsive=True, title="Drawdown")).cols(1)
+# own value dimensions: one shared "value" axis would put equity (~1) and drawdown (<= 0)
+# on the same scale
+(equity.hvplot.line(height=300, responsive=True, title="Equity (growth of 1), 0 bps",
+                    value_label="equity", group_label="strategy")
+ + dd.hvplot.line(height=220, responsive=True, title="Drawdown from peak, 0 bps",
+                  value_label="drawdown", group_label="strategy")).cols(1)
 
 # %% [markdown]
 # ## Risk

@@ -46,6 +46,7 @@ import matplotlib
 matplotlib.use("module://matplotlib_inline.backend_inline")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import PercentFormatter
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
@@ -90,7 +91,11 @@ display(Markdown(
     f"{bars.T:,} timestamps from {bars.index[0].date()} to {bars.index[-1].date()} "
     f"(union calendar; an asset contributes only where it has a bar, nothing is forward-filled)."
 ))
-display(bars.summary())
+summary = bars.summary()
+for c in ("first", "last"):
+    summary[c] = summary[c].dt.date
+display(summary.rename(columns={"n_bars": "bars", "n_missing": "missing bars",
+                                "longest_gap": "longest gap (bars)"}))
 gaps = bars.gaps()
 if len(gaps):
     display(Markdown(f"**Gaps** inside each asset's own range: {len(gaps)} runs of missing "
@@ -105,6 +110,7 @@ norm = bars.to_wide("close")
 (norm / norm.bfill().iloc[0]).plot(ax=ax, logy=True, lw=1)
 ax.set_title("Close, rebased to 1 at each asset's first bar (log scale)")
 ax.set_xlabel("")
+ax.legend(title="symbol", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -157,8 +163,10 @@ for a in axes:
 plt.show()
 fig, ax = plt.subplots()
 ax.plot(bars.index, ds.sigma, lw=0.8)
-ax.legend(bars.symbols, fontsize=8, ncol=3)
+ax.legend(bars.symbols, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 ax.set_title("Ex-ante volatility (EWM std of daily returns, span 60, annualised)")
+ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+ax.set_ylabel("annualised vol")
 plt.show()
 
 # %% [markdown]
@@ -206,20 +214,42 @@ wf = walk_forward_ensemble({m: zoo[m] for m in members}, ds, splits,
 train_seconds = time.perf_counter() - t0
 display(Markdown(f"{len(splits)} folds x {len(members)} members trained in "
                  f"{train_seconds:.1f} s."))
-display(wf.folds[["fold", "train", "valid", "test"]])
+display(HTML(wf.folds[["fold", "train", "valid", "test"]].to_html(index=False)))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for (fold, member), h in wf.history.groupby(["fold", "member"]):
-    if fold != len(splits) - 1:
-        continue
+# Torch members log one record per epoch; the boosted trees one per 10 trees, with a
+# training log loss: they get a panel of their own (one x axis would mix epochs with trees).
+last_fold = wf.history[wf.history["fold"] == len(splits) - 1]
+nets = last_fold[last_fold["member"] != "trees"]
+trees_hist = last_fold[last_fold["member"] == "trees"]
+n_panels = 2 + (not trees_hist.empty)
+fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 3.6), squeeze=False)
+axes = axes[0]
+loss_name = {"sharpe": "negative Sharpe"}.get(loss, loss)
+for member, h in nets.groupby("member", sort=False):
     axes[0].plot(h["epoch"], h["train_loss"], lw=1, label=member)
     axes[1].plot(h["epoch"], h["valid_sharpe"], lw=1, label=member)
-axes[0].set_title(f"Training loss, last fold (negative Sharpe for loss={loss!r})")
-axes[1].set_title("Validation Sharpe, last fold (trees: per 10 trees)")
-for a in axes:
+axes[0].set_title(f"Training loss ({loss_name})", fontsize=10)
+axes[1].set_title("Validation Sharpe (annualised)", fontsize=10)
+for a in axes[:2]:
     a.set_xlabel("epoch")
-    a.legend(fontsize=7, ncol=2)
+    if a.lines:
+        a.legend(fontsize=7, ncol=2)
+if not trees_hist.empty:
+    a = axes[2]
+    a.plot(trees_hist["epoch"], trees_hist["valid_sharpe"], lw=1, color="C5",
+           label="validation Sharpe")
+    a.set_xlabel("number of trees")
+    a.set_title("Boosted trees", fontsize=10)
+    a2 = a.twinx()
+    a2.plot(trees_hist["epoch"], trees_hist["train_loss"], lw=1, ls="--", color="0.4",
+            label="training log loss")
+    a2.set_ylabel("training log loss")
+    a2.grid(False)
+    a.set_ylabel("validation Sharpe (annualised)")
+    a.legend(handles=a.lines + a2.lines, fontsize=7)
+fig.suptitle(f"Training curves, last fold (fold {len(splits) - 1})", fontsize=11)
+plt.tight_layout()
 plt.show()
 
 # %%
@@ -259,12 +289,35 @@ comparison, results = cmp.table, cmp.results
 oos_index = cmp.returns.index
 display(Markdown(f"### Out-of-sample comparison ({oos_index[0].date()} to "
                  f"{oos_index[-1].date()})"))
-shown = comparison.rename(index=lambda c: f"{c:g}" if isinstance(c, float) else c)
-display(HTML(shown.to_html(table_id="comparison-table", float_format=lambda v: f"{v:.3f}")))
-display(Markdown(f"Gross leverage is capped at {max_gross:g}x (a cash account: vectorbt cannot "
-                 f"borrow for longs), so in calm markets the book runs below the "
-                 f"{target_vol:.0%} target; `mean gross` shows the average exposure. Turnover "
-                 "is annualised, in multiples of equity."))
+# Shown with units: fractions as percentages, each header naming its unit (comparison.csv
+# below keeps the fractions).
+units = {  # column -> (header, number format)
+    "annual return": ("annual return (CAGR, %)", "{:.2f}"),
+    "annual vol": ("annual vol (%)", "{:.2f}"),
+    "Sharpe": ("Sharpe (annualised)", "{:.3f}"),
+    "Sortino": ("Sortino (annualised)", "{:.3f}"),
+    "max drawdown": ("max drawdown (%)", "{:.2f}"),
+    "Calmar": ("Calmar", "{:.3f}"),
+    "% positive": ("% positive days", "{:.1f}"),
+    "turnover": ("turnover (x equity / yr)", "{:.2f}"),
+    "mean gross": ("mean gross (x equity)", "{:.3f}"),
+}
+shown = comparison.copy()
+for c in ("annual return", "annual vol", "max drawdown"):
+    shown[c] = 100 * shown[c]
+formats = {units[c][0]: units[c][1].format for c in shown.columns if c in units}
+shown = shown.rename(index=lambda c: f"{c:g}" if isinstance(c, float) else c,
+                     columns={c: units[c][0] for c in units})
+display(HTML(shown.to_html(table_id="comparison-table", formatters=formats, na_rep="n/a")))
+display(Markdown(
+    "Daily simple returns, annualised over 252 days, risk-free rate 0. Annual return is "
+    "geometric (CAGR), so it sits below Sharpe x annual vol by about vol²/2; Sharpe and "
+    "Sortino are mean daily return over its standard (downside) deviation x sqrt(252); Calmar "
+    "is CAGR / |max drawdown|; % positive days counts days with a return above 0. "
+    f"Gross leverage is capped at {max_gross:g}x (a cash account: vectorbt cannot "
+    f"borrow for longs), so in calm markets the book runs below the {target_vol:.0%} target; "
+    "`mean gross` is the average of the summed absolute weights. Turnover is traded notional "
+    "per year, in multiples of equity."))
 
 # %%
 # Machine-readable results beside the report (read by `make app`, the backtest viewer).
@@ -277,26 +330,34 @@ published = {"long-only": 0.76, "TSMOM": 1.39, "MACD": 1.11, "Linear": 1.50, "ML
 ours = comparison.xs(cost_levels_bps[0], level=0)["Sharpe"]
 reference = pd.DataFrame({
     f"Sharpe, this run ({cost_levels_bps[0]:g} bps)": ours,
-    "Sharpe, Lim et al. 2019": [published.get(n, np.nan) for n in ours.index],
+    "Sharpe, published (Lim et al. 2019)": [published.get(n, np.nan) for n in ours.index],
 })
 display(Markdown("Published reference side by side, for orientation (Lim, Zohren & Roberts "
-                 "2019: 88 futures 1995-2015, rescaled to 15% vol, no costs). Different data "
-                 "gives different levels; the methodology matches."))
+                 "2019: 88 futures 1995-2015, rescaled to 15% vol, no costs; annualised "
+                 "Sharpe ratios). Different data gives different levels; the methodology "
+                 "matches. Strategies the paper does not report are marked as such."))
 display(HTML(reference.to_html(table_id="reference-table", float_format=lambda v: f"{v:.3f}",
-                               na_rep="")))
+                               na_rep="not reported")))
 
 # %%
-fig, axes = plt.subplots(2, len(cost_levels_bps[:: max(1, len(cost_levels_bps) - 1)]),
-                         figsize=(12, 6), squeeze=False, sharex=True)
-for c, cost in enumerate(cost_levels_bps[:: max(1, len(cost_levels_bps) - 1)]):
+shown_costs = cost_levels_bps[:: max(1, len(cost_levels_bps) - 1)]  # first and last
+fig, axes = plt.subplots(2, len(shown_costs), figsize=(12, 6), squeeze=False, sharex=True)
+# 12+ strategies: ten colours, then the same colours dashed, then dotted (one colour each
+# would repeat: long-only and an ensemble drawn alike)
+styles = {name: dict(color=f"C{k % 10}", ls=("-", "--", ":")[min(k // 10, 2)])
+          for k, name in enumerate(positions)}
+for c, cost in enumerate(shown_costs):
     for name in positions:
         res = results[(cost, name)]
-        axes[0, c].plot(res.equity.index, res.equity / res.equity.iloc[0], lw=1, label=name)
+        axes[0, c].plot(res.equity.index, res.equity / res.equity.iloc[0], lw=1, label=name,
+                        **styles[name])
         axes[1, c].plot(res.equity.index, risk.drawdown_series(res.returns.to_numpy()),
-                        lw=1, label=name)
+                        lw=1, label=name, **styles[name])
     axes[0, c].set_title(f"Equity (growth of 1), {cost:g} bps")
-    axes[1, c].set_title(f"Drawdown, {cost:g} bps")
-axes[0, 0].legend(fontsize=8)
+    axes[1, c].set_title(f"Drawdown from peak, {cost:g} bps")
+    axes[1, c].yaxis.set_major_formatter(PercentFormatter(1.0))
+fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=8, title="strategy",
+           loc="upper left", bbox_to_anchor=(1.0, 0.97))
 fig.autofmt_xdate()
 plt.tight_layout()
 plt.show()
@@ -307,10 +368,17 @@ plt.show()
 # %%
 base_cost = cost_levels_bps[0]
 risk_tbl = risk.risk_table(cmp.returns_at(base_cost))
-display(HTML(risk_tbl.to_html(table_id="risk-table", float_format=lambda v: f"{v:.4f}")))
-display(Markdown(f"At {base_cost:g} bps. VaR and CVaR are one-day losses as positive "
-                 "fractions of equity: historical (empirical quantile), Gaussian and "
-                 "Cornish-Fisher parametric."))
+# In percent of equity like the comparison table (the time under water stays in bars).
+in_pct = [c for c in risk_tbl.columns if "bars" not in c]
+risk_shown = risk_tbl.copy()
+risk_shown[in_pct] = 100 * risk_shown[in_pct]
+risk_shown = risk_shown.rename(columns={"max drawdown": "max drawdown (%)",
+                                        "max time under water (bars)":
+                                        "max time under water (trading days)"})
+display(HTML(risk_shown.to_html(table_id="risk-table", float_format=lambda v: f"{v:.2f}")))
+display(Markdown(f"At {base_cost:g} bps. VaR and CVaR are one-day losses in % of equity, "
+                 "as positive numbers: historical (empirical quantile), Gaussian and "
+                 "Cornish-Fisher parametric; max drawdown in % from the running peak."))
 
 # %% [markdown]
 # ## 6. Provenance
