@@ -27,6 +27,11 @@ _WINDOW_PARAMS = ("window", "period", "span")
 _OVERLAYS = ("bollinger", "sma", "ema", "vwap", "none")
 
 
+def _cross_asset(name: str) -> bool:
+    """Whether the catalogue feature ``name`` is taken to a market asset (beta, correlation)."""
+    return "market" in catalogue()[name].params
+
+
 def _ohlcv_features() -> list[str]:
     return sorted(n for n, d in catalogue().items()
                   if d.group not in ("order-book",) and d.name != "mean_pairwise_correlation")
@@ -45,10 +50,12 @@ class FeatureExplorer(param.Parameterized):
     The views share their time axis (zooming one zooms all): price with an overlay
     (Bollinger bands, SMA, EMA or VWAP) for the first selected symbol, one panel per
     selected feature with a line per symbol, the correlation heatmap of the selected
-    features and their distributions. The heatmap and the histograms pool the selected
-    symbols and dates after z-scoring each feature within each symbol (see
-    :meth:`standardised_frame`), so price-level features (SMA, ATR, VWAP) of assets
-    trading at different prices are not correlated through their price levels.
+    features and their distributions. Beta and correlation are taken to :attr:`market`
+    whichever symbols are selected (it is computed beside them when not selected). The
+    heatmap and the histograms pool the selected symbols and dates after z-scoring each
+    feature within each symbol (see :meth:`standardised_frame`), so price-level features
+    (SMA, ATR, VWAP) of assets trading at different prices are not correlated through
+    their price levels.
     """
 
     symbols = param.ListSelector(default=[], objects=[], doc="Symbols to show.")
@@ -58,13 +65,30 @@ class FeatureExplorer(param.Parameterized):
     overlay: Any = param.Selector(default="bollinger", objects=list(_OVERLAYS),
                              doc="Overlay on the price chart.")
     dates: Any = param.DateRange(default=None, doc="Date range shown.")
+    market: Any = param.Selector(default=None, objects=[],
+                                 doc="Market asset of the cross-asset features (beta, "
+                                     "correlation); default the panel's first symbol.")
 
     def __init__(self, bars: Bars | None = None, **params: Any):
+        if bars is not None and not isinstance(bars, Bars):
+            raise TypeError("FeatureExplorer: bars must be a workbench.data.Bars panel, got "
+                            f"{type(bars).__name__} (see workbench.data.read_csv and "
+                            "Bars.from_long)")
         self._bars = bars if bars is not None else load_universe("daily")
         super().__init__(**params)
         syms = list(self._bars.symbols)
-        self.param.symbols.objects = syms
-        self.param.features.objects = _ohlcv_features()
+        choices = {"symbols": syms, "features": _ohlcv_features(), "market": syms}
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            given = [] if value is None else [value] if isinstance(value, str) else list(value)
+            bad = [v for v in given if v not in allowed]
+            if bad:
+                raise ValueError(f"FeatureExplorer: {name} {', '.join(map(repr, bad))} not "
+                                 f"available; choose from {allowed}")
+            self.param[name].objects = allowed
+            self.param[name].check_on_set = True  # later assignments are checked too
+        if self.market is None:
+            self.market = syms[0]
         if not self.symbols:
             self.symbols = syms[:2]
         if not self.features:
@@ -83,13 +107,23 @@ class FeatureExplorer(param.Parameterized):
         return name, {k: self.window for k in d.params if k in _WINDOW_PARAMS}
 
     def _frame(self, names: list[str]) -> pd.DataFrame:
-        """Long frame (timestamp, symbol) x columns for the selected symbols and dates."""
-        bars = self._bars.select(self.symbols) if self.symbols else self._bars
-        key = (tuple(bars.symbols), tuple(names), self.window)
+        """Long frame (timestamp, symbol) x columns for the selected symbols and dates.
+
+        Cross-asset features are computed with :attr:`market` in the panel (added when it
+        is not selected, then dropped), so their values do not depend on the selection.
+        """
+        wanted = list(self.symbols) if self.symbols else list(self._bars.symbols)
+        cross = any(_cross_asset(n) for n in names)
+        extra = [self.market] if cross and self.market not in wanted else []
+        bars = self._bars.select(wanted + extra)
+        key = (tuple(bars.symbols), tuple(names), self.window, self.market if cross else None)
         if key not in self._cache:
-            fs = FeatureSet(features=[self._spec(n) for n in names])
-            block = fs.compute(bars)
-            self._cache = {key: (block.to_pandas("long"), fs)}
+            fs = FeatureSet(features=[self._spec(n) for n in names],
+                            market=self.market if cross else None)
+            df = fs.compute(bars).to_pandas("long")
+            if extra:
+                df = df[df.index.get_level_values("symbol") != self.market]
+            self._cache = {key: (df, fs)}
         df, _ = self._cache[key]
         lo, hi = (pd.Timestamp(d, tz="UTC") for d in self.dates)
         ts = df.index.get_level_values("timestamp")
@@ -136,7 +170,7 @@ class FeatureExplorer(param.Parameterized):
         frame = frame.loc[lo:hi].dropna(how="all")
         return frame.hvplot.line(title=f"{sym}: close with {self.overlay}", height=300,
                                  responsive=True, xlabel="", ylabel="price",
-                                 value_label="price")
+                                 value_label="price", group_label="series")
 
     @param.depends("symbols", "overlay", "window", "dates")
     def price_view(self):
@@ -145,7 +179,20 @@ class FeatureExplorer(param.Parameterized):
             return pn.pane.Markdown("Pick at least one symbol.")
         return self._price_plot()
 
-    @param.depends("symbols", "features", "overlay", "window", "dates")
+    def _no_values(self) -> str:
+        return (f"No values of {', '.join(self.features)} for {', '.join(self.symbols)} "
+                "between the selected dates (no bars there, or all in the warm-up of the "
+                f"{self.window}-bar window).")
+
+    def _title(self, column: str) -> str:
+        """Panel title of a feature column; cross-asset ones name their market asset."""
+        _, fs = next(iter(self._cache.values()))
+        for inst in fs.instances():
+            if column in inst.columns and _cross_asset(inst.name):
+                return f"{column} ({inst.name} to {self.market})"
+        return column
+
+    @param.depends("symbols", "features", "overlay", "window", "dates", "market")
     def feature_views(self):
         """Price and one panel per selected feature (a line per symbol).
 
@@ -162,15 +209,15 @@ class FeatureExplorer(param.Parameterized):
                              sizing_mode="stretch_width")
         df = self.feature_frame()
         if df.empty:
-            return pn.pane.Markdown("No data in the selected date range.")
+            return pn.pane.Markdown(self._no_values())
         plots = [self._price_plot()]
         for col in df.columns:
             wide = df[col].unstack("symbol")
-            plots.append(wide.hvplot.line(title=col, height=180, responsive=True, xlabel="",
-                                          ylabel=col, value_label=col))
+            plots.append(wide.hvplot.line(title=self._title(col), height=180, responsive=True,
+                                          xlabel="", ylabel=col, value_label=col))
         return hv.Layout(plots).cols(1)
 
-    @param.depends("symbols", "features", "window", "dates")
+    @param.depends("symbols", "features", "window", "dates", "market")
     def correlation_view(self):
         """Correlation heatmap of the selected features (within-symbol z-scores, pooled)."""
         import hvplot.pandas  # noqa: F401
@@ -179,31 +226,35 @@ class FeatureExplorer(param.Parameterized):
             return pn.pane.Markdown("Pick at least one symbol for the correlation heatmap.")
         if len(self.features) < 2:
             return pn.pane.Markdown("Pick two or more features for the correlation heatmap.")
-        corr = self.standardised_frame().corr()
+        z = self.standardised_frame()
+        if z.dropna(how="all").empty:
+            return pn.pane.Markdown(self._no_values())
+        corr = z.corr()
         title = ("Feature correlation" if len(self.symbols) == 1
                  else "Correlation (z-scored per symbol)")
         return corr.hvplot.heatmap(title=title, cmap="RdBu_r", clim=(-1, 1),
                                    height=320, width=440, rot=45, xlabel="", ylabel="",
                                    clabel="correlation", shared_axes=False)
 
-    @param.depends("symbols", "features", "window", "dates")
+    @param.depends("symbols", "features", "window", "dates", "market")
     def distribution_view(self):
         """Distribution of each selected feature (histograms overlaid)."""
         import hvplot.pandas  # noqa: F401
 
         if not self.symbols:  # feature_frame would pool every symbol
             return pn.pane.Markdown("")
-        z = self.standardised_frame()
+        z = self.standardised_frame().dropna(how="all")
         if z.empty:
             return pn.pane.Markdown("")
         return z.hvplot.hist(bins=60, alpha=0.5, height=320, width=420,
                              title="Distribution (z-scored per symbol)", xlabel="z",
-                             shared_axes=False)
+                             ylabel="count", group_label="feature", shared_axes=False)
 
     def panel(self) -> pn.viewable.Viewable:
         """The explorer layout: controls left, linked views right."""
         controls = pn.Param(
-            self.param, parameters=["symbols", "features", "window", "overlay", "dates"],
+            self.param, parameters=["symbols", "features", "window", "overlay", "dates",
+                                    "market"],
             widgets={"symbols": {"type": pn.widgets.MultiChoice},
                      "features": {"type": pn.widgets.MultiChoice},
                      "dates": {"type": pn.widgets.DateRangeSlider}},

@@ -21,8 +21,10 @@ callback of the served document.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool
@@ -31,7 +33,12 @@ from bokeh.plotting import figure
 
 __all__ = ["TrainingMonitor"]
 
-_COLUMNS = ("series", "fold", "member", "epoch", "train_loss", "valid_sharpe", "seconds")
+_COLUMNS = ("series", "fold", "member", "epoch", "train_loss", "valid_sharpe", "seconds",
+            "unit")
+
+#: x-axis label of each progress unit ("epoch": torch members; "trees": boosted trees,
+#: whose records come every 10 trees with ``epoch`` = trees so far and a log loss).
+_UNIT_LABELS = {"epoch": "epoch", "trees": "number of trees"}
 
 
 class TrainingMonitor:
@@ -52,9 +59,17 @@ class TrainingMonitor:
     ``valid_sharpe`` (annualised, net of the model's ``cost_bps``) and ``seconds``, and
     optionally ``fold`` and ``member``. The monitor never stops training (it returns
     None); the records are available as a DataFrame in :attr:`records`.
+
+    The boosted trees report every 10 trees (``epoch`` = trees so far) with a training
+    log loss: their curves go to a second pair of charts (x = number of trees), shown
+    once such a record arrives, so the epoch axis and the negative-Sharpe loss axis of
+    the torch members are not mixed with them.
     """
 
     def __init__(self, title: str = "Training", height: int = 260):
+        if not (isinstance(height, int | np.integer) and not isinstance(height, bool)
+                and height > 0):
+            raise ValueError(f"TrainingMonitor: height must be an int > 0, got {height!r}")
         self.title = title
         self.height = int(height)
         self._lock = threading.Lock()
@@ -62,12 +77,25 @@ class TrainingMonitor:
         self._pending: list[dict[str, Any]] = []
         self._sources: dict[str, tuple[ColumnDataSource, ColumnDataSource]] = {}
         self._loss_fig = self._figure("training loss")
+        self._loss_fig.title.text = "Training loss (negative Sharpe for the Sharpe loss)"
         self._sharpe_fig = self._figure("validation Sharpe (annualised)")
+        self._sharpe_fig.title.text = "Validation Sharpe (annualised)"
         self._sharpe_fig.x_range = self._loss_fig.x_range
+        self._tree_loss_fig = self._figure("training log loss", unit="trees")
+        self._tree_sharpe_fig = self._figure("validation Sharpe (annualised)", unit="trees")
+        self._tree_sharpe_fig.x_range = self._tree_loss_fig.x_range
+        self._tree_loss_fig.title.text = "Boosted trees: training log loss"
+        self._tree_sharpe_fig.title.text = "Boosted trees: validation Sharpe (annualised)"
+        self._figures = {"epoch": (self._loss_fig, self._sharpe_fig),
+                         "trees": (self._tree_loss_fig, self._tree_sharpe_fig)}
+        # filled and shown with the first tree record (empty charts log range warnings)
+        self._trees_row = pn.Column(visible=False, sizing_mode="stretch_width")
         self._table = pn.widgets.Tabulator(
-            pd.DataFrame(columns=["series", "epochs", "best_epoch", "best_valid_sharpe",
-                                  "last_train_loss"]),
-            disabled=True, show_index=False, height=180, sizing_mode="stretch_width")
+            pd.DataFrame(columns=list(_SUMMARY_COLUMNS)),
+            disabled=True, show_index=False, height=180, sizing_mode="stretch_width",
+            titles={"epochs": "epochs / trees", "best_epoch": "best at",
+                    "best_valid_sharpe": "best validation Sharpe",
+                    "last_train_loss": "last training loss"})
         self._status = pn.pane.Markdown("waiting for the first epoch ...")
         self._served = False
 
@@ -85,7 +113,9 @@ class TrainingMonitor:
     def records(self) -> pd.DataFrame:
         """All records so far as a DataFrame.
 
-        Columns ``series, fold, member, epoch, train_loss, valid_sharpe, seconds``.
+        Columns ``series, fold, member, epoch, train_loss, valid_sharpe, seconds, unit``
+        (``unit``: ``"epoch"``, or ``"trees"`` for the boosted trees, whose ``epoch`` is
+        the number of trees so far).
         """
         with self._lock:
             return pd.DataFrame(self._rows, columns=list(_COLUMNS))
@@ -95,10 +125,12 @@ class TrainingMonitor:
         with self._lock:
             self._rows.clear()
             self._pending.clear()
-        for fig in (self._loss_fig, self._sharpe_fig):
+        for fig in (*self._figures["epoch"], *self._figures["trees"]):
             fig.renderers = []
-            fig.legend.items = []
+            if fig.legend:
+                fig.legend.items = []
         self._sources.clear()
+        self._trees_row.visible = False
         self._table.value = self._table.value.iloc[0:0]
         self._status.object = "waiting for the first epoch ..."
 
@@ -112,14 +144,16 @@ class TrainingMonitor:
         for r in pending:
             by_series.setdefault(r["series"], []).append(r)
         for name, rows in by_series.items():
-            loss_src, sharpe_src = self._series(name)
+            loss_src, sharpe_src = self._series(name, rows[0]["unit"])
             loss_src.stream({"epoch": [r["epoch"] for r in rows],
                              "value": [r["train_loss"] for r in rows]})
             sharpe_src.stream({"epoch": [r["epoch"] for r in rows],
                                "value": [r["valid_sharpe"] for r in rows]})
         self._table.value = self._summary()
         last = pending[-1]
-        self._status.object = (f"**{last['series']}**: epoch {last['epoch']}, "
+        step = (f"{last['epoch']} trees" if last["unit"] == "trees"
+                else f"{last['unit']} {last['epoch']}")
+        self._status.object = (f"**{last['series']}**: {step}, "
                                f"train loss {last['train_loss']:.4f}, "
                                f"validation Sharpe {last['valid_sharpe']:.3f}")
 
@@ -132,6 +166,7 @@ class TrainingMonitor:
             pn.Row(pn.pane.Bokeh(self._loss_fig, sizing_mode="stretch_width"),
                    pn.pane.Bokeh(self._sharpe_fig, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
+            self._trees_row,
             self._table,
             sizing_mode="stretch_width",
         )
@@ -146,20 +181,33 @@ class TrainingMonitor:
         return self.panel().servable(title=title or self.title)
 
     # -- internals -----------------------------------------------------------
-    def _figure(self, ylabel: str):
-        fig = figure(height=self.height, sizing_mode="stretch_width", x_axis_label="epoch",
+    def _show_trees_row(self) -> None:
+        if not len(self._trees_row):
+            self._trees_row[:] = [
+                pn.Row(pn.pane.Bokeh(self._tree_loss_fig, sizing_mode="stretch_width"),
+                       pn.pane.Bokeh(self._tree_sharpe_fig, sizing_mode="stretch_width"),
+                       sizing_mode="stretch_width")]
+        self._trees_row.visible = True
+
+    def _figure(self, ylabel: str, unit: str = "epoch"):
+        xlabel = _UNIT_LABELS.get(unit, unit)
+        fig = figure(height=self.height, sizing_mode="stretch_width", x_axis_label=xlabel,
                      y_axis_label=ylabel, toolbar_location="above",
                      tools="pan,wheel_zoom,box_zoom,reset,save")
-        fig.add_tools(HoverTool(tooltips=[("series", "$name"), ("epoch", "@epoch"),
+        fig.add_tools(HoverTool(tooltips=[("series", "$name"), (xlabel, "@epoch"),
                                           ("value", "@value{0.0000}")]))
         return fig
 
-    def _series(self, name: str) -> tuple[ColumnDataSource, ColumnDataSource]:
+    def _series(self, name: str, unit: str = "epoch"
+                ) -> tuple[ColumnDataSource, ColumnDataSource]:
         if name not in self._sources:
             color = Category10_10[len(self._sources) % 10]
             srcs = (ColumnDataSource({"epoch": [], "value": []}),
                     ColumnDataSource({"epoch": [], "value": []}))
-            for fig, src in zip((self._loss_fig, self._sharpe_fig), srcs, strict=True):
+            figs = self._figures["trees" if unit == "trees" else "epoch"]
+            if unit == "trees" and not self._trees_row.visible:
+                self._show_trees_row()
+            for fig, src in zip(figs, srcs, strict=True):
                 fig.line("epoch", "value", source=src, color=color, line_width=2, name=name,
                          legend_label=name)
                 fig.scatter("epoch", "value", source=src, color=color, size=4, name=name)
@@ -180,15 +228,45 @@ class TrainingMonitor:
             best = int(vs.idxmax()) if vs.notna().any() else None
             rows.append({
                 "series": name,
+                "unit": g["unit"].iloc[-1],
                 "epochs": int(g["epoch"].max()),
                 "best_epoch": int(g.loc[best, "epoch"]) if best is not None else None,
                 "best_valid_sharpe": float(vs.max()) if best is not None else float("nan"),
                 "last_train_loss": float(g["train_loss"].iloc[-1]),
             })
-        return pd.DataFrame(rows).round({"best_valid_sharpe": 3, "last_train_loss": 4})
+        return pd.DataFrame(rows, columns=list(_SUMMARY_COLUMNS)).round(
+            {"best_valid_sharpe": 3, "last_train_loss": 4})
 
 
-def _row(model: Any, record: dict) -> dict[str, Any]:
+_SUMMARY_COLUMNS = ("series", "unit", "epochs", "best_epoch", "best_valid_sharpe",
+                    "last_train_loss")
+
+
+def _unit(model: Any) -> str:
+    """Progress unit of ``model``'s records.
+
+    Its ``history_unit`` if it declares one, ``"trees"`` for the boosted trees (records
+    every 10 trees), else ``"epoch"``.
+    """
+    unit = getattr(model, "history_unit", None)
+    if isinstance(unit, str) and unit:
+        return unit
+    if any(c.__name__ == "BoostedTreesModel" for c in type(model).__mro__):
+        return "trees"
+    return "epoch"
+
+
+def _row(model: Any, record: Any) -> dict[str, Any]:
+    if not isinstance(record, Mapping):
+        raise TypeError("TrainingMonitor: record must be a mapping with 'epoch', "
+                        f"'train_loss', 'valid_sharpe', got {type(record).__name__}")
+    if "epoch" not in record:
+        raise ValueError(f"TrainingMonitor: record has no 'epoch': {dict(record)!r}")
+    try:
+        epoch = int(record["epoch"])
+    except (TypeError, ValueError):
+        raise ValueError("TrainingMonitor: record 'epoch' must be an integer, got "
+                         f"{record['epoch']!r}") from None
     member = record.get("member", type(model).__name__)
     fold = record.get("fold")
     series = str(member) if fold is None else f"fold {fold} · {member}"
@@ -196,10 +274,11 @@ def _row(model: Any, record: dict) -> dict[str, Any]:
         "series": series,
         "fold": fold,
         "member": member,
-        "epoch": int(record["epoch"]),
+        "epoch": epoch,
         "train_loss": float(record.get("train_loss", float("nan"))),
         "valid_sharpe": float(record.get("valid_sharpe", float("nan"))),
         "seconds": float(record.get("seconds", float("nan"))),
+        "unit": _unit(model),
     }
 
 

@@ -38,7 +38,8 @@ def test_viewer_lists_runs_and_switches(tmp_path):
     v.cost = "5"
     v.strategies = ["LSTM (sharpe)"]
     eq = v.equity_plot()
-    assert "5 bps" in eq.opts.get().kwargs["title"]
+    # one line has no legend: the title names it
+    assert eq.opts.get().kwargs["title"] == "Equity (growth of 1), 5 bps: LSTM (sharpe)"
     table = v.metrics_table()
     assert list(table.value["strategy"]) == ["long-only", "LSTM (sharpe)"]
     assert isinstance(v.panel(), pn.Row)
@@ -92,6 +93,7 @@ def test_viewer_metrics_table_shows_every_row_and_fractions_in_percent(tmp_path)
     run = _fake_run(tmp_path, "20260101-000000")
     cmp = pd.read_csv(run / "comparison.csv")
     cmp["annual return"], cmp["max drawdown"], cmp["% positive"] = 0.1234, -0.2, 55.0
+    cmp["turnover"], cmp["mean gross"] = 3.5, 0.7
     cmp.to_csv(run / "comparison.csv", index=False)
     v = BacktestViewer(output_root=str(tmp_path))
     table = v.metrics_table()
@@ -99,8 +101,71 @@ def test_viewer_metrics_table_shows_every_row_and_fractions_in_percent(tmp_path)
     assert table.layout == "fit_columns"  # every column within the page width
     assert table.formatters["annual return"].format == "0.00%"
     assert table.formatters["max drawdown"].format == "0.00%"
-    assert "% positive" not in table.formatters  # already in percent
+    assert "%" not in table.formatters["% positive"].format  # already in percent
     assert table.value["annual return"].iloc[0] == 0.1234  # the data stays a fraction
+    assert list(table.value["strategy"]) == ["long-only", "LSTM (sharpe)"]
+
+
+def test_viewer_metrics_table_headers_name_their_units(tmp_path):
+    """Headers were cut to "annual ...", "max dr...", "% posit..." and strategy names to
+    "Ensemble (equa"; units (annualised? multiples of equity?) were nowhere."""
+    run = _fake_run(tmp_path, "20260101-000000")
+    cmp = pd.read_csv(run / "comparison.csv")
+    for col in ("annual return", "annual vol", "Sortino", "max drawdown", "Calmar",
+                "% positive", "turnover", "mean gross"):
+        cmp[col] = 0.5
+    cmp.to_csv(run / "comparison.csv", index=False)
+    v = BacktestViewer(output_root=str(tmp_path))
+    table = v.metrics_table()
+    assert "cost (bps)" not in table.value  # one cost level per view: named in the heading
+    assert "5 bps" not in v.metrics_heading().object
+    v.cost = "5"
+    assert "Metrics at 5 bps" in v.metrics_heading().object
+    titles = table.titles
+    assert titles["annual return"] == "annual return (CAGR, %)"
+    assert titles["annual vol"] == "annual vol (%)"
+    assert titles["Sharpe"] == "Sharpe (annualised)"
+    assert titles["max drawdown"] == "max drawdown (%)"
+    assert titles["turnover"] == "turnover (x equity / yr)"
+    assert titles["mean gross"] == "mean gross (x equity)"
+    assert set(table.header_tooltips) == set(titles)  # every metric defined on hover
+    assert table.widths["strategy"] >= 160  # "Ensemble (confidence)" fits
+    defaults = table._configuration["columnDefaults"]
+    assert defaults["headerWordWrap"] is True  # titles wrap
+    assert defaults["minWidth"] >= 100  # a narrow window scrolls instead of clipping words
+    assert {f.format for f in table.formatters.values()} <= {"0.00%", "0.000", "0.0", "0.00"}
+
+
+def test_viewer_time_axis_fits_the_run_after_switching(tmp_path):
+    """Equity and drawdown were rebuilt one at a time, each linked to the other's range of
+    the previous run: after a switch from a 2004-2015 run to a 2009 one the curves filled a
+    third of an axis still spanning 2004-2015."""
+    from bokeh.models import Plot
+
+    def run(name, start, periods):
+        d = tmp_path / name
+        d.mkdir()
+        idx = pd.date_range(start, periods=periods, freq="B", tz="UTC")
+        pd.DataFrame({"0|a": np.random.default_rng(0).normal(0, 0.01, periods)},
+                     index=idx).to_parquet(d / "returns.parquet")
+        pd.DataFrame([{"cost (bps)": 0.0, "strategy": "a", "Sharpe": 1.0}]).to_csv(
+            d / "comparison.csv", index=False)
+
+    run("20260101-000000", "2004-01-01", 3000)
+    run("20260102-000000", "2009-01-01", 500)
+    v = BacktestViewer(output_root=str(tmp_path))
+    v.run = "20260101-000000"
+    root = v.panel().get_root()
+
+    def starts():
+        plots = list(root.select({"type": Plot}))
+        assert len(plots) == 2 and plots[0].x_range is plots[1].x_range  # time linked
+        assert plots[0].y_range is not plots[1].y_range
+        return pd.Timestamp(plots[0].x_range.start).year
+
+    assert starts() == 2004
+    v.run = "20260102-000000"
+    assert starts() == 2009
 
 
 def test_viewer_controls_fit_their_column(tmp_path):
@@ -121,7 +186,68 @@ def test_viewer_legends_and_hover_name_the_strategy(tmp_path):
     v = BacktestViewer(output_root=str(tmp_path))
     for plot in (v.equity_plot(), v.drawdown_plot()):
         root = pn.pane.HoloViews(plot).get_root()
-        legends = root.select({"type": Legend})
+        legends = list(root.select({"type": Legend}))
         assert legends and all(lg.title == "strategy" for lg in legends)
+        # in the run's order (hvplot's sort by date scrambled it)
+        assert [it.label.value for it in legends[0].items] == ["long-only", "LSTM (sharpe)"]
         labels = {label for h in root.select({"type": HoverTool}) for label, _ in h.tooltips}
         assert "strategy" in labels and "Variable" not in labels
+
+
+@pytest.mark.parametrize("columns, values, match", [
+    ([], [], "no strategy columns"),
+    (["long-only"], [0.01], r"'long-only'.*<cost bps>\|<strategy>"),
+    (["x|long-only"], [0.01], r"'x\|long-only'.*<cost bps>\|<strategy>"),
+    (["0|long-only"], [np.inf], r"infinite.*'0\|long-only'"),
+])
+def test_load_run_names_the_file_and_the_bad_column(tmp_path, columns, values, match):
+    """An empty or foreign returns.parquet was an IndexError or "could not convert string to
+    float" deep inside the viewer; inf was a ValueError from the drawdown on first draw."""
+    run = tmp_path / "20260101-000000"
+    run.mkdir()
+    idx = pd.date_range("2015-01-01", periods=3, freq="B", tz="UTC")
+    pd.DataFrame({c: [v] * 3 for c, v in zip(columns, values)},
+                 index=idx).to_parquet(run / "returns.parquet")
+    pd.DataFrame([{"cost (bps)": 0.0, "strategy": "long-only"}]).to_csv(
+        run / "comparison.csv", index=False)
+    with pytest.raises(ValueError, match=match) as err:
+        load_run(run)
+    assert "returns.parquet" in str(err.value)
+
+
+def test_load_run_unreadable_files_are_value_errors(tmp_path):
+    run = _fake_run(tmp_path, "20260101-000000")
+    (run / "run.json").write_text("{not json")
+    with pytest.raises(ValueError, match="run.json"):
+        load_run(run)
+    run = _fake_run(tmp_path, "20260102-000000")
+    (run / "returns.parquet").write_text("not parquet")
+    with pytest.raises(ValueError, match="returns.parquet"):
+        load_run(run)
+
+
+def test_viewer_shows_a_run_it_cannot_load_as_a_message(tmp_path):
+    """The app crashed on start (IndexError) when the newest run had an empty results file."""
+    _fake_run(tmp_path, "20260101-000000")
+    bad = tmp_path / "20260102-000000"
+    _fake_run(tmp_path, bad.name)
+    pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC")).to_parquet(bad / "returns.parquet")
+    v = BacktestViewer(output_root=str(tmp_path))
+    assert v.run == bad.name and v.cost is None and v.strategies == []
+    for view in (v.charts(), v.equity_plot()):
+        assert isinstance(view, pn.pane.Markdown)
+        assert "cannot be shown" in view.object and "no strategy columns" in view.object
+    assert isinstance(v.metrics_table(), pn.pane.Markdown)
+    pn.Row(v.panel()).get_root()  # renders
+    v.run = "20260101-000000"  # the good run still works
+    assert v.strategies == ["long-only", "LSTM (sharpe)"] and v.cost == "0"
+    assert not isinstance(v.charts(), pn.pane.Markdown)
+
+
+def test_viewer_run_without_rows_says_so(tmp_path):
+    run = _fake_run(tmp_path, "20260101-000000")
+    pd.DataFrame({"0|long-only": []}, index=pd.DatetimeIndex([], tz="UTC")).to_parquet(
+        run / "returns.parquet")
+    v = BacktestViewer(output_root=str(tmp_path))
+    msg = v.equity_plot()
+    assert isinstance(msg, pn.pane.Markdown) and "no returns" in msg.object

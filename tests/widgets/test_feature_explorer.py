@@ -77,3 +77,71 @@ def test_heatmap_and_histograms_z_score_each_symbol_before_pooling(bars):
     assert cells[("sma_20", "atr_20")] == pytest.approx(want, abs=1e-12)
     hist = ex.distribution_view()
     assert "z-scored per symbol" in hist.opts.get().kwargs["title"]
+
+
+def test_beta_and_correlation_are_to_the_market_whatever_the_selection(bars):
+    """Cross-asset features were taken to the first *selected* symbol: AAPL alone had a beta
+    of 1 to itself, and reordering the selection changed every value."""
+    import numpy as np
+
+    from workbench.features import FeatureSet
+
+    fs = FeatureSet(features=[("beta", {"window": 20}), ("correlation", {"window": 20})],
+                    market="SP500")
+    want = fs.compute(bars).to_pandas("long")
+    ex = FeatureExplorer(bars=bars, features=["beta", "correlation"])
+    assert ex.market == "SP500"  # the panel's first symbol by default
+    ex.dates = ex.param.dates.bounds  # the whole panel
+    for symbols in (["AAPL"], ["NASDAQ", "AAPL"], ["AAPL", "SP500"]):
+        ex.symbols = symbols
+        got = ex.feature_frame()
+        assert set(got.index.get_level_values("symbol")) == set(symbols)  # market not added
+        for sym in symbols:
+            np.testing.assert_allclose(got.xs(sym, level="symbol").to_numpy(),
+                                       want.xs(sym, level="symbol").to_numpy(), rtol=1e-12)
+    ex.symbols = ["NASDAQ", "AAPL"]
+    ex.market = "NASDAQ"
+    nasdaq = ex.feature_frame().xs("NASDAQ", level="symbol")
+    assert np.allclose(nasdaq["beta_20"].dropna(), 1.0)
+    titles = [p.opts.get().kwargs["title"] for p in ex.feature_views()]
+    assert titles[1:] == ["beta_20 (beta to NASDAQ)", "correlation_20 (correlation to NASDAQ)"]
+
+
+def test_bad_arguments_are_named_errors(bars):
+    """An unknown symbol or feature was accepted and failed later inside a view (KeyError
+    from Bars.select); a DataFrame for bars was an AttributeError."""
+    import pandas as pd
+
+    with pytest.raises(ValueError, match=r"symbols.*'XXX'.*SP500"):
+        FeatureExplorer(bars=bars, symbols=["XXX"])
+    with pytest.raises(ValueError, match=r"features.*'nope'.*rsi"):
+        FeatureExplorer(bars=bars, features=["nope"])
+    with pytest.raises(ValueError, match=r"market.*'XXX'"):
+        FeatureExplorer(bars=bars, market="XXX")
+    with pytest.raises(TypeError, match=r"bars must be a workbench.data.Bars.*DataFrame"):
+        FeatureExplorer(bars=pd.DataFrame({"close": [1.0, 2.0]}))
+    ex = FeatureExplorer(bars=bars)
+    with pytest.raises(ValueError):
+        ex.symbols = ["XXX"]  # the selector checks once its objects are set
+
+
+def test_no_values_in_the_window_is_said_plainly():
+    """AAPL has no bars after 2013: the message said "No data in the selected date range"
+    although the range had data, and the heatmap drew a grid of NaN."""
+    u = load_universe("daily", start="2016-01-01", end="2018-12-31")
+    ex = FeatureExplorer(bars=u, symbols=["AAPL"], features=["rsi", "atr"])
+    msg = ex.feature_views()
+    assert isinstance(msg, pn.pane.Markdown)
+    assert "AAPL" in msg.object and "no values" in msg.object.lower()
+    assert isinstance(ex.correlation_view(), pn.pane.Markdown)
+    assert isinstance(ex.distribution_view(), pn.pane.Markdown)
+
+
+def test_legends_name_what_they_list(bars):
+    """hvplot titles a wide frame's legend "Variable"."""
+    from bokeh.models import Legend
+
+    ex = FeatureExplorer(bars=bars, symbols=["SP500"], features=["rsi", "atr"])
+    for view, title in ((ex.price_view(), "series"), (ex.distribution_view(), "feature")):
+        legends = list(pn.pane.HoloViews(view).get_root().select({"type": Legend}))
+        assert legends and all(lg.title == title for lg in legends)

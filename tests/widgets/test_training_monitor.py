@@ -60,3 +60,69 @@ def test_callback_seen_by_fit_each_epoch_and_can_stop(dataset):
                              callbacks=[stop_after_two])
     assert seen == [1, 2]
     assert len(m.history_) == 2
+
+
+def test_boosted_trees_get_their_own_charts_counted_in_trees(dataset):
+    """The trees log every 10 trees (x = number of trees, up to n_estimators) and a log
+    loss: drawn on the epoch charts they stretched the x axis to 300 "epochs" (the torch
+    curves squeezed into the first tenth) and mixed log loss with negative Sharpe."""
+    from workbench.models import BoostedTreesModel
+
+    mon = TrainingMonitor()
+    layout = mon.panel()
+    _model(epochs=2).fit(dataset, slice(0, 250), slice(250, 320), callbacks=[mon])
+    trees = BoostedTreesModel(n_estimators=30, seed=0, progress=False)
+    trees.fit(dataset, slice(0, 250), slice(250, 320), callbacks=[mon])
+    rec = mon.records
+    assert set(rec["unit"]) == {"epoch", "trees"}
+    assert list(rec.loc[rec["series"] == "BoostedTreesModel", "epoch"]) == [
+        h["epoch"] for h in trees.history_]
+
+    def names(fig):
+        return {r.name for r in fig.renderers}
+
+    assert names(mon._loss_fig) == names(mon._sharpe_fig) == {"DeepMomentumLSTM"}
+    assert names(mon._tree_loss_fig) == names(mon._tree_sharpe_fig) == {"BoostedTreesModel"}
+    assert mon._tree_loss_fig.xaxis[0].axis_label == "number of trees"
+    assert "log loss" in mon._tree_loss_fig.yaxis[0].axis_label
+    assert mon._loss_fig.xaxis[0].axis_label == "epoch"
+    assert mon._trees_row.visible
+    summary = mon._table.value.set_index("series")
+    assert summary.loc["BoostedTreesModel", "unit"] == "trees"
+    assert summary.loc["BoostedTreesModel", "epochs"] == trees.history_[-1]["epoch"]
+    assert "trees" in mon._status.object
+    mon.clear()
+    assert not mon._trees_row.visible and not mon._tree_loss_fig.renderers
+    assert layout is not None
+
+
+def test_trees_row_hidden_until_a_tree_model_reports(dataset):
+    mon = TrainingMonitor()
+    mon.panel()
+    assert not mon._trees_row.visible
+    _model(epochs=1).fit(dataset, slice(0, 250), slice(250, 320), callbacks=[mon])
+    assert not mon._trees_row.visible
+
+
+def test_bad_records_and_arguments_are_named_errors():
+    """A record without an epoch was a bare KeyError('epoch') raised inside fit; a record
+    that is not a mapping an AttributeError; height='abc' a bare int() error."""
+    mon = TrainingMonitor()
+    with pytest.raises(ValueError, match=r"TrainingMonitor: record.*'epoch'.*\{'train_loss'"):
+        mon(object(), {"train_loss": 1.0})
+    with pytest.raises(ValueError, match=r"'epoch' must be an integer.*'x'"):
+        mon(object(), {"epoch": "x"})
+    with pytest.raises(TypeError, match="TrainingMonitor: record must be a mapping.*NoneType"):
+        mon(object(), None)
+    assert mon.records.empty  # nothing half-recorded
+    for bad in ("abc", -5, 0, 2.5):
+        with pytest.raises(ValueError, match=f"height must be an int > 0, got {bad!r}"):
+            TrainingMonitor(height=bad)
+
+
+def test_nan_losses_are_shown_not_crashed(dataset):
+    mon = TrainingMonitor()
+    mon(object(), {"epoch": 1, "train_loss": float("nan"), "valid_sharpe": float("nan")})
+    summary = mon._table.value
+    assert summary.loc[0, "epochs"] == 1 and np.isnan(summary.loc[0, "best_valid_sharpe"])
+    assert "epoch 1" in mon._status.object
