@@ -294,3 +294,69 @@ def test_summary_and_gaps_of_an_empty_window():
     assert (s[["n_bars", "n_missing", "longest_gap"]] == 0).all().all()
     g = b.gaps()
     assert len(g) == 0 and list(g.columns) == ["symbol", "start", "end", "n_missing"]
+
+
+def _pandas_resampled(b, j, rule, **kw):
+    """From scratch: one symbol's own bars through pandas resample, empty bins dropped."""
+    df = pd.DataFrame({f: b[f][:, j] for f in b.FIELDS},
+                      index=b.index.tz_localize(None)).dropna(subset=["close"])  # UTC
+    agg = {"open": "first", "high": "max", "low": "min", "close": "last",
+           "volume": lambda v: v.sum(min_count=1)}
+    return df.resample(rule, **kw).agg(agg).dropna(subset=["close"])
+
+
+@pytest.mark.parametrize("universe, rule, kw", [
+    ("daily", "W-FRI", {}),
+    ("daily", "ME", {}),
+    ("eurusd_hourly", "D", {}),
+    ("eurusd_hourly", "D", {"offset": "21h"}),
+])
+def test_resample_matches_pandas_on_bundled_data(universe, rule, kw):
+    from workbench.data import load_universe
+
+    b = load_universe(universe)
+    r = b.resample(rule, **kw)
+    assert r.symbols == b.symbols and r.index.is_monotonic_increasing
+    rows = pd.Series(np.arange(b.T), index=b.index.tz_localize(None)).resample(rule, **kw)
+    rows = rows.max().dropna()
+    assert list(r.index) == list(b.index[rows.astype(int)])  # stamped at the bin's last bar
+    for j, _ in enumerate(b.symbols):
+        ref = _pandas_resampled(b, j, rule, **kw)
+        got = pd.DataFrame({f: r[f][:, j] for f in b.FIELDS}, index=r.index)
+        got = got.dropna(subset=["close"])
+        assert len(got) == len(ref)
+        np.testing.assert_allclose(got.to_numpy(), ref.to_numpy(), rtol=1e-12, atol=0)
+
+
+def test_resample_leaves_a_symbols_empty_bins_nan_and_is_causal():
+    from workbench.data import load_universe
+
+    b = load_universe("daily", start="2004-01-01", end="2005-12-31")  # GOOG from 2004-08
+    w = b.resample("W-FRI")
+    goog = w.symbols.index("GOOG")
+    first = b.index[np.flatnonzero(b.mask[:, goog])[0]]
+    assert np.isnan(w["close"][w.index < first - pd.Timedelta(days=7), goog]).all()
+    assert not w.mask[w.index < first - pd.Timedelta(days=7), goog].any()
+    # changing every source bar after t changes no resampled bar stamped at or before t
+    t = 300
+    data = {f: b[f].copy() for f in b.FIELDS}
+    for f in ("open", "high", "low", "close"):
+        data[f][t + 1:] *= 1.5
+    data["volume"][t + 1:] += 7.0
+    moved = Bars(b.index, b.symbols, *(data[f] for f in b.FIELDS)).resample("W-FRI")
+    assert moved.index.equals(w.index)
+    done = w.index <= b.index[t]
+    for f in b.FIELDS:
+        np.testing.assert_array_equal(moved[f][done], w[f][done])
+        assert not np.array_equal(moved[f][~done], w[f][~done], equal_nan=True)
+
+
+def test_resample_bad_arguments_are_named():
+    b = make_panel()
+    with pytest.raises(ValueError, match="rule must be a pandas offset alias.*'weekly'"):
+        b.resample("weekly")
+    with pytest.raises(ValueError, match="offset must be a pandas offset alias"):
+        b.resample("D", offset="soon")
+    with pytest.raises(ValueError, match="closed must be 'left', 'right' or None"):
+        b.resample("D", closed="both")
+    assert b.resample("D").equals(b.loc())  # daily bars resampled to days are unchanged

@@ -465,6 +465,79 @@ class Bars:
         data = {f: self._data[f][keep] for f in FIELDS}
         return Bars._trusted(self._index[keep], self._symbols, data, self._name, self._source)
 
+    def resample(self, rule: str, *, closed: str | None = None,
+                 offset: str | None = None) -> Bars:
+        """Aggregate the bars into coarser ones (e.g. daily to weekly, hourly to daily).
+
+        Per symbol and bin, over the bars that symbol has there: open = first open,
+        high = max high, low = min low, close = last close, volume = sum of the volumes
+        (NaN when none is known). A bin in which a symbol has no bar is NaN for it (nothing
+        is filled); bins in which no symbol has a bar are dropped.
+
+        Parameters
+        ----------
+        rule : str
+            A pandas offset alias for the bins: ``"W-FRI"``, ``"ME"`` (month end), ``"QE"``,
+            ``"YE"``, ``"D"``, ``"4h"``, ...
+        closed : {"left", "right"}, optional
+            Which bin edge is inside the bin; default pandas' for ``rule`` (right for the
+            end-anchored ``"W"``, ``"ME"``, ``"QE"``, ``"YE"``, so a daily bar stamped at
+            midnight of the week's last session belongs to that week; left otherwise, so
+            an hourly bar stamped at 23:00 belongs to its own day).
+        offset : str, optional
+            Shift of the bin edges, as pandas' ``offset`` (e.g. ``"21h"`` with
+            ``rule="D"`` for FX days that end at 21:00 UTC, 5 pm New York in summer).
+
+        Returns
+        -------
+        Bars
+            (T', N), T' <= T, same symbols, name and source. Each bar is stamped at the
+            latest source timestamp in its bin (not at the bin edge), so it never carries a
+            value from after its own timestamp and keeps the source's stamping convention
+            (a daily bar at midnight of its session date, an hourly bar at its start).
+
+        Raises
+        ------
+        ValueError
+            ``rule`` (or ``offset``) is not a pandas offset alias, or ``closed`` is not
+            "left", "right" or None.
+
+        Notes
+        -----
+        Causal: a bar stamped at or before t depends only on source bars at or before t.
+        The bins are those of :meth:`pandas.DataFrame.resample` with the given ``rule``
+        and ``closed``.
+        """
+        if closed not in (None, "left", "right"):
+            raise ValueError(f"closed must be 'left', 'right' or None, got {closed!r}")
+        for name, value in (("rule", rule), ("offset", offset)):
+            if value is None and name == "offset":
+                continue
+            try:
+                pd.tseries.frequencies.to_offset(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name} must be a pandas offset alias such as 'W-FRI', "
+                                 f"'ME', 'D' or '21h', got {value!r} ({exc})") from None
+        T = self.T
+        # on naive UTC stamps (the same bins): pandas ignores ``offset`` for day rules on
+        # a tz-aware index
+        rows = pd.Series(np.arange(T), index=self._index.tz_localize(None))
+        # the last source row of each non-empty bin; bins are runs of consecutive rows,
+        # so row i is in the first bin whose last row is >= i
+        last_row = (rows.resample(rule, closed=closed, offset=offset).max().dropna()
+                    .astype(np.int64).to_numpy())
+        bins = np.searchsorted(last_row, np.arange(T), side="left")
+        out: dict[str, np.ndarray] = {}
+        how = {"open": "first", "high": "max", "low": "min", "close": "last"}
+        for f in FIELDS:
+            frame = pd.DataFrame(self._data[f])
+            g = frame.groupby(bins, sort=True)
+            out[f] = (g.sum(min_count=1) if f == "volume" else g.agg(how[f])).to_numpy()
+        index = self._index[last_row]
+        keep = np.isfinite(out["close"]).any(axis=1)
+        data = {f: np.ascontiguousarray(out[f][keep], dtype=np.float64) for f in FIELDS}
+        return Bars._trusted(index[keep], self._symbols, data, self._name, self._source)
+
     @staticmethod
     def union(bars_list: Iterable[Bars], name: str | None = None) -> Bars:
         """Put several panels on the union of their calendars.
