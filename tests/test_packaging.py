@@ -114,7 +114,8 @@ def test_notebooks_match_their_sources():
     for src, nb_path in pairs.items():
         expected = build((ROOT / "tools" / "notebook_src" / src).read_text())
         actual = nbformat.read(str(nb_path), as_version=4)
-        assert [c.source for c in actual.cells] == [c.source for c in expected.cells], (
+        assert [(c.id, c.source) for c in actual.cells] == [
+            (c.id, c.source) for c in expected.cells], (
             f"{nb_path.name} is out of date: python tools/nbbuild.py tools/notebook_src/{src} "
             f"{nb_path.relative_to(ROOT)}"
         )

@@ -8,6 +8,7 @@ first line is ``# parameters`` gets the papermill ``parameters`` tag. Usage::
 
 from __future__ import annotations
 
+import hashlib
 import sys
 
 import nbformat
@@ -38,6 +39,13 @@ def build(src: str) -> nbformat.NotebookNode:
             if text.startswith("# parameters"):
                 cell.metadata["tags"] = ["parameters"]
             nb.cells.append(cell)
+    # ids from the cell's kind and text (not random), so a rebuild changes the ids of the
+    # edited cells only and the notebook diff shows the edit
+    seen: dict[str, int] = {}
+    for cell in nb.cells:
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:10]
+        seen[digest] = seen.get(digest, 0) + 1
+        cell.id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
     return nb
 
 
